@@ -1,0 +1,41 @@
+"""Checks on a .tflite file before any runtime sees it, so failures name the file and problem."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from edged.errors import ModelError
+
+EDGETPU_CUSTOM_OP = b"edgetpu-custom-op"
+TFLITE_IDENTIFIER = b"TFL3"
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """What edged knows about a model file without loading it (the bytes are not kept)."""
+
+    path: Path
+    sha256: str
+    size: int
+    edgetpu_compiled: bool
+
+
+def read_model_file(path: Path) -> ModelFile:
+    """Read and sanity-check a TFLite flatbuffer; raise ModelError naming the file."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelError(f"model file {path}: not found") from None
+    except IsADirectoryError:
+        raise ModelError(f"model file {path}: is a directory, expected a .tflite file") from None
+    except OSError as exc:
+        raise ModelError(f"model file {path}: cannot be read ({exc.strerror})") from None
+    if len(data) < 16 or data[4:8] != TFLITE_IDENTIFIER:
+        head = data[:8].hex(" ") if data else "empty file"
+        raise ModelError(
+            f"model file {path}: not a TFLite model (no 'TFL3' flatbuffer identifier at byte 4; "
+            f"starts with {head}); is it truncated, or a different format?")
+    return ModelFile(path=path, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
+                     edgetpu_compiled=EDGETPU_CUSTOM_OP in data)
