@@ -60,6 +60,8 @@ class PublishConfig(StrictModel):
     topic: str = Field("edged.predictions", min_length=1)
     hwm: int = Field(100, ge=1, description="messages queued per subscriber before dropping")
     linger_ms: int = Field(200, ge=0, le=10_000)
+    masks: bool = Field(False, description="publish segmentation masks on TOPIC.mask")
+    frames: bool = Field(False, description="publish the JPEG of each inferred frame")
     status_topic: str = Field("edged.status", min_length=1)
     status_interval: float = Field(5.0, gt=0)
 

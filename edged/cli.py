@@ -1,0 +1,62 @@
+"""The ``edged`` command. Each verb lives in ``edged/commands/<verb>.py`` and exposes
+``add_arguments(parser)`` and ``run(args) -> int``; this module only dispatches."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from edged import __version__
+from edged.errors import EdgedError
+
+# verb -> (module, one-line help). A verb whose module is absent is simply not offered.
+VERBS: dict[str, tuple[str, str]] = {
+    "run": ("edged.commands.run", "run the daemon"),
+    "check-config": ("edged.commands.check_config", "validate a config file and print it"),
+    "schema": ("edged.commands.schema", "print the JSON Schema of published messages"),
+    "listen": ("edged.commands.listen", "subscribe and print predictions"),
+    "demo": ("edged.commands.demo", "run the daemon on its embedded demo and show predictions"),
+    "status": ("edged.commands.status", "print the daemon's status (non-zero if not healthy)"),
+    "bench": ("edged.commands.bench", "measure bare interpreter vs. the full daemon path"),
+    "doctor": ("edged.commands.doctor", "check this device: runtime, model, camera, Edge TPU"),
+    "keygen": ("edged.commands.keygen", "make a CURVE key pair for tcp publishing"),
+    "convert": ("edged.commands.convert", "convert a Keras model to a quantized .tflite"),
+}
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
+    parser = argparse.ArgumentParser(prog="edged", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"edged {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    modules: dict[str, object] = {}
+    for verb, (module_name, help_text) in VERBS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        p = sub.add_parser(verb, help=help_text, description=help_text)
+        module.add_arguments(p)  # type: ignore[attr-defined]
+        modules[verb] = module
+    return parser, modules
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, modules = build_parser()
+    args = parser.parse_args(argv)
+    if not args.verb:
+        parser.print_help()
+        return 2
+    try:
+        return int(modules[args.verb].run(args))  # type: ignore[attr-defined]
+    except EdgedError as exc:
+        print(f"edged: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
