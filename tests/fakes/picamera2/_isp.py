@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import libcamera
 import numpy as np
 from PIL import Image
-
-import libcamera
 
 RGB_FORMATS = {"BGR888": 3, "RGB888": 3, "XBGR8888": 4, "XRGB8888": 4}
 YUV_FORMATS = {"YUV420"}

@@ -6,9 +6,9 @@ import time
 from concurrent.futures import TimeoutError
 from typing import Any
 
+import libcamera
 import numpy as np
 
-import libcamera
 from picamera2 import _isp
 from picamera2.fake import FakeSensor, World, world
 from picamera2.request import CompletedRequest
@@ -93,7 +93,8 @@ class Picamera2:
     def sensor_modes(self) -> list[dict[str, Any]]:
         assert self.camera is not None
         return [{"format": _SENSOR_FORMAT, "unpacked": "SRGGB10", "bit_depth": 10, "size": m,
-                 "fps": 120.0 if m[0] < 2000 else 30.0, "crop_limits": (0, 0, *self.camera.resolution),
+                 "fps": 120.0 if m[0] < 2000 else 30.0,
+                 "crop_limits": (0, 0, *self.camera.resolution),
                  "exposure_limits": (9, None)} for m in self.camera.modes]
 
     # -- configurations -----------------------------------------------------------------------
