@@ -134,7 +134,8 @@ def load_config(path: str | Path) -> Config:
     return parse_config(text, str(path), base_dir=path.parent)
 
 
-def parse_config(text: str, name: str = "<config>", base_dir: Path | None = None) -> Config:
+def parse_config(text: str, name: str = "<config>", base_dir: Path | None = None,
+                 check_files: bool = True) -> Config:
     try:
         data, lines = load_with_lines(text)
     except YamlError as exc:
@@ -149,7 +150,7 @@ def parse_config(text: str, name: str = "<config>", base_dir: Path | None = None
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, data, lines), name) from None
-    errors = _check_files(config, data, lines)
+    errors = _check_files(config, lines) if check_files else []
     if errors:
         raise ConfigError(errors, name)
     return config
@@ -164,7 +165,7 @@ def _resolve_paths(data: dict[str, Any], base_dir: Path) -> None:
             sub[key] = str(p if p.is_absolute() else base_dir / p)
 
 
-def _check_files(config: Config, data: dict[str, Any], lines: dict[KeyPath, int]) -> list[str]:
+def _check_files(config: Config, lines: dict[KeyPath, int]) -> list[str]:
     errors = []
     for section, key in PATH_KEYS:
         value = getattr(getattr(config, section), key, None)

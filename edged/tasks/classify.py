@@ -36,8 +36,10 @@ def top_k(scores: np.ndarray, k: int, min_score: float | int = 0) -> list[tuple[
         candidates = np.flatnonzero(flat >= kth)
     else:
         candidates = np.arange(flat.size)
-    order = sorted(candidates.tolist(), key=lambda i: (-flat[i], i))[:k]
-    return [(i, flat[i]) for i in order if flat[i] >= min_score]
+    values = flat[candidates].astype(np.float64)
+    order = np.lexsort((candidates, -values))[:k]  # by score descending, then index
+    return [(int(candidates[j]), flat[candidates[j]]) for j in order
+            if values[j] >= min_score]
 
 
 class ClassificationDecoder:

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from edged.client import DEFAULT_ENDPOINT, DEFAULT_TOPIC, Received, Subscriber
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--endpoint", default=DEFAULT_ENDPOINT)
+    p.add_argument("--topic", action="append", help=f"repeatable (default {DEFAULT_TOPIC})")
+    p.add_argument("--count", type=int, default=0, help="stop after N messages (0 = never)")
+    p.add_argument("--timeout", type=float, default=0,
+                   help="give up after this many seconds without a message (0 = wait forever)")
+    p.add_argument("--json", action="store_true", help="print each message as one JSON line")
+
+
+def _describe_classes(raw: dict[str, Any]) -> str:
+    return ", ".join(f"{c['label'] or c['index']} {c['score']:.2f}" for c in raw["classes"])
+
+
+def format_message(r: Received) -> str:
+    raw = r.raw
+    if raw.get("schema", "").startswith("edged.status/"):
+        return (f"[status] {raw['state']}  in {raw['fps_in']} fps, out {raw['fps_out']} fps, "
+                f"{raw['subscribers']} subscribers, dropped {raw['dropped']}")
+    lat = raw["latency_ms"]
+    head = (f"seq {raw['seq']:>6}  frame {raw['frame_seq']:>6}  "
+            f"infer {lat['inference']:6.2f} ms  total {lat['total']:6.2f} ms  ")
+    notes = (f"  [gap: {r.gap} lost]" if r.gap else "") + ("  [daemon restarted]"
+                                                           if r.restarted else "")
+    if raw.get("classes") is not None:
+        return head + (_describe_classes(raw) or "(nothing over threshold)") + notes
+    try:
+        from edged.tasks.schema import format_fields  # detection / pose / segmentation
+        return head + format_fields(raw) + notes
+    except ImportError:
+        return head + raw["task"] + notes
+
+
+def run(args: argparse.Namespace) -> int:
+    topics = tuple(args.topic or [DEFAULT_TOPIC])
+    received = 0
+    with Subscriber(args.endpoint, topics) as sub:
+        while not args.count or received < args.count:
+            r = sub.receive(timeout=args.timeout or None)
+            if r is None:
+                print(f"edged listen: no message within {args.timeout}s on {args.endpoint}",
+                      file=sys.stderr)
+                return 1
+            received += 1
+            print(json.dumps(r.raw) if args.json else format_message(r), flush=True)
+    return 0

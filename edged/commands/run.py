@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from edged.config import Config, load_config
+from edged.daemon import Daemon, StopRequested
+from edged.errors import ConfigError, EdgedError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", type=Path,
+                   help="YAML config (default: the embedded demo: synthetic shapes, demo model)")
+    p.add_argument("--endpoint", help="override publish.endpoint")
+
+
+def setup_logging(level: str) -> None:
+    try:
+        from edged.logsetup import setup_logging as journal_setup
+    except ImportError:
+        logging.basicConfig(level=level, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return
+    journal_setup(level)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config) if args.config else Config()
+        if args.endpoint:
+            data = config.model_dump()
+            data["publish"]["endpoint"] = args.endpoint
+            config = Config.model_validate(data)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return exc.exit_code
+    setup_logging(config.log.level)
+    log = logging.getLogger("edged")
+    daemon = Daemon(config, args.config)
+    daemon.install_signal_handlers()
+    try:
+        daemon.start()
+    except StopRequested:
+        log.info("stopped while starting")
+        daemon.shutdown()
+        return 0
+    except EdgedError as exc:
+        log.error("%s", exc)
+        daemon.shutdown()
+        return exc.exit_code
+    return daemon.run()

@@ -1,0 +1,265 @@
+"""Wires config -> model, decoder, source, publisher -> pipeline; owns signals, reload,
+status, systemd notification and the watchdog. The main thread only supervises."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import queue
+import signal
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edged.config import Config, load_config
+from edged.errors import EX_SOFTWARE, ConfigError, EdgedError
+from edged.frames import monotonic_ns
+from edged.labels import read_label_file
+from edged.messages import STATUS_SCHEMA, PredictionBuilder
+from edged.notify import Notifier
+from edged.pipeline import Health, Pipeline, ResultSlot
+from edged.publisher import Publisher
+from edged.runtime.loader import load_model
+from edged.runtime.model import ModelRunner
+from edged.sources import build_source
+from edged.sources.base import Source
+from edged.stats import Stats
+from edged.tasks import Decoder, DecoderContext, build_decoder
+
+log = logging.getLogger("edged.daemon")
+
+
+class StopRequested(Exception):
+    """SIGTERM/SIGINT arrived while starting (e.g. during a slow model load)."""
+
+
+@dataclass
+class Parts:
+    """What a config builds; a reload rebuilds only what its changes touch."""
+
+    runner: ModelRunner
+    decoder: Decoder
+    source: Source
+
+
+def build_model_parts(config: Config) -> tuple[ModelRunner, Decoder]:
+    runner = load_model(config)
+    label_map, label_source = None, None
+    if config.model.labels is not None:
+        label_map = read_label_file(config.model.labels)
+        label_source = f"file:{config.model.labels}"
+    ctx = DecoderContext(outputs=runner.outputs, model_path=str(config.model_path),
+                         model_config=config.model, label_map=label_map,
+                         label_source=label_source)
+    decoder = build_decoder(config.model.task, ctx)
+    log.info("task %s, labels from %s", decoder.task, label_source or "nowhere (indices only)")
+    return runner, decoder
+
+
+class Daemon:
+    def __init__(self, config: Config, config_path: Path | None = None,
+                 notifier: Notifier | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.notify = notifier or Notifier()
+        self.run_id = uuid.uuid4().hex
+        self.started = time.monotonic()
+        self.stats = Stats()
+        self.health = Health()
+        self._seq = 0
+        self._frames = itertools.count()
+        self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._starting = False
+        self._next_status = 0.0
+        self.publisher: Publisher | None = None
+        self.parts: Parts | None = None
+        self.pipeline: Pipeline | None = None
+        self._builder: PredictionBuilder | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        def on_signal(signum: int, _frame: Any) -> None:
+            self._signals.put(signum)
+            if self._starting and signum in (signal.SIGTERM, signal.SIGINT):
+                raise StopRequested
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, on_signal)
+
+    def start(self) -> None:
+        """Load, bind, start threads, wait for the first published prediction, READY=1."""
+        self._starting = True
+        try:
+            self.notify.status(f"loading model {self.config.model_path.name}")
+            self.notify.extend_timeout(60)
+            runner, decoder = build_model_parts(self.config)
+            self.parts = Parts(runner, decoder, build_source(self.config.source))
+            self.publisher = Publisher(self.config.publish)
+            self.publisher.bind()
+            self._start_pipeline()
+            self._wait_first_prediction(timeout=30.0)
+        finally:
+            self._starting = False
+        self.notify.ready(self._status_line())
+        log.info("running: run_id %s", self.run_id)
+
+    def _wait_first_prediction(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.stats.published == 0 and time.monotonic() < deadline:
+            if self.health.fatal or not (self.pipeline and self.pipeline.alive()):
+                return
+            time.sleep(0.01)
+        if self.stats.published == 0:
+            log.warning("no prediction within %.0fs of start: %s", timeout,
+                        self.health.reason or "source delivers no frames")
+
+    def _start_pipeline(self) -> None:
+        assert self.parts is not None and self.publisher is not None
+        runner, decoder, source = self.parts.runner, self.parts.decoder, self.parts.source
+        self._builder = PredictionBuilder(self.run_id, decoder.task, source.describe(),
+                                          runner.describe())
+        self.health.set("running")
+        cfg = self.config
+        self.pipeline = Pipeline(
+            source, runner, decoder, self._emit, self._on_publish_idle, self.stats,
+            self.health, fps=cfg.source.fps, backoff=cfg.source.backoff,
+            resize=cfg.model.resize, interpolation=cfg.model.interpolation,
+            frame_counter=self._frames)
+        self.pipeline.start()
+
+    def run(self) -> int:
+        """Supervise until stopped; returns the process exit code."""
+        interval = self.notify.watchdog_interval()
+        last_ping, pinged_at = -1, time.monotonic()
+        code = 0
+        while True:
+            try:
+                signum = self._signals.get(timeout=0.2)
+            except queue.Empty:
+                signum = None
+            if signum in (signal.SIGTERM, signal.SIGINT):
+                log.info("stopping on %s", signal.Signals(signum).name)
+                break
+            if signum == signal.SIGHUP:
+                self.reload()
+            if self.health.fatal:
+                log.error("fatal: %s", self.health.fatal)
+                self.notify.watchdog_trigger()
+                code = EX_SOFTWARE
+                break
+            if self.pipeline is not None and not self.pipeline.alive():
+                log.info("source finished; %d predictions published", self.stats.published)
+                break
+            if interval and time.monotonic() - pinged_at >= interval:
+                if self.stats.published != last_ping:  # real progress since the last ping
+                    self.notify.watchdog()
+                    last_ping = self.stats.published
+                pinged_at = time.monotonic()
+        self.shutdown()
+        return code
+
+    def shutdown(self) -> None:
+        self.notify.stopping()
+        self.health.set("stopping")
+        if self.pipeline is not None:
+            self.pipeline.stop(timeout=5.0)
+        if self.publisher is not None:
+            if self.publisher.socket is not None:
+                self.publisher.send_status(self._status_payload())
+            self.publisher.close()
+
+    # --- reload ----------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Re-read the config; apply it without restarting, or keep the old one on error."""
+        self.notify.reloading()
+        try:
+            if self.config_path is None:
+                raise ConfigError(["no config file to reload (started without --config)"])
+            new = load_config(self.config_path)
+            self._apply(new)
+            log.info("reloaded %s", self.config_path)
+        except EdgedError as exc:
+            log.error("reload failed, still running the previous config: %s", exc)
+        self.notify.ready(self._status_line())
+
+    def _apply(self, new: Config) -> None:
+        old = self.config
+        assert self.parts is not None and self.publisher is not None
+        model_changed = new.model != old.model
+        runner, decoder = build_model_parts(new) if model_changed else \
+            (self.parts.runner, self.parts.decoder)
+        source = build_source(new.source) if new.source != old.source or model_changed \
+            else self.parts.source
+        if self.pipeline is not None:
+            self.pipeline.stop(timeout=5.0)
+        if new.publish != old.publish:
+            self.publisher.close()
+            self.publisher = Publisher(new.publish)
+            self.publisher.bind()
+        logging.getLogger("edged").setLevel(new.log.level)
+        self.config = new
+        self.parts = Parts(runner, decoder, source)
+        self._start_pipeline()
+
+    # --- publishing (publish thread) -------------------------------------------------------
+
+    def _emit(self, item: ResultSlot, fields: dict[str, Any], t0: float) -> None:
+        assert self.publisher is not None and self._builder is not None
+        side = [k for k in fields if k.startswith("_")]
+        extra = {k: fields.pop(k) for k in side}
+        seq = self._seq
+        self._seq += 1
+        publish_ns = monotonic_ns()
+        post_ms = (time.perf_counter() - t0) * 1e3
+        total_ms = (publish_ns - item.capture_ns) / 1e6
+        payload = self._builder.build(
+            seq, item.frame_seq, item.capture_ns, publish_ns, item.frame_size,
+            (item.preprocess_ms, item.inference_ms, post_ms, total_ms), fields)
+        topic = self.config.publish.topic.encode()
+        if not self.publisher.send([topic, payload]):
+            self.stats.dropped_send += 1
+        mask = extra.get("_mask")
+        if mask is not None and self.config.publish.masks:
+            header = json.dumps({"run_id": self.run_id, "seq": seq}).encode()
+            self.publisher.send([topic + b".mask", header, mask])
+        self.stats.published += 1
+
+    def _on_publish_idle(self) -> None:
+        assert self.publisher is not None
+        self.publisher.service()
+        now = time.monotonic()
+        if now >= self._next_status or self.health.changed.is_set():
+            self.health.changed.clear()
+            self._next_status = now + self.config.publish.status_interval
+            self.publisher.send_status(self._status_payload())
+            self.notify.status(self._status_line())
+
+    def status(self) -> dict[str, Any]:
+        fps_in, fps_out = self.stats.rates()
+        parts = self.parts
+        return {
+            "schema": STATUS_SCHEMA, "run_id": self.run_id, "state": self.health.state,
+            "reason": self.health.reason, "uptime_s": round(time.monotonic() - self.started, 3),
+            "publish_ns": monotonic_ns(), "fps_in": round(fps_in, 2),
+            "fps_out": round(fps_out, 2), "frames": self.stats.counts(),
+            "dropped": self.stats.drops(),
+            "inference_ms": self.stats.inference_percentiles(),
+            "subscribers": self.publisher.subscribers if self.publisher else 0,
+            "source": parts.source.describe() if parts else "",
+            "model": parts.runner.describe() if parts else {},
+        }
+
+    def _status_payload(self) -> bytes:
+        return json.dumps(self.status(), separators=(",", ":")).encode()
+
+    def _status_line(self) -> str:
+        s = self.stats
+        fps = s.published / max(1e-9, time.monotonic() - self.started)
+        dropped = sum(s.drops().values())
+        subs = self.publisher.subscribers if self.publisher else 0
+        text = f"{self.health.state}: {fps:.1f} fps, {subs} subscribers, {dropped} dropped"
+        return text + (f" ({self.health.reason})" if self.health.reason else "")

@@ -1,0 +1,264 @@
+"""Three threads joined by bounded handoffs: capture+resize -> invoke -> decode+publish.
+
+The inference thread does nothing but copy a ready input, invoke, and copy the outputs out;
+resizing happens on the capture thread and decoding/serializing/sending on the publish
+thread, so both overlap with the next invoke. No queue can grow: the newest frame wins.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edged.errors import EdgedError, SourceError
+from edged.frames import Frame, monotonic_ns
+from edged.handoff import Closed, Handoff
+from edged.preprocess import ResizerCache, Transform
+from edged.runtime.model import ModelRunner
+from edged.sources.base import BackoffConfig, Source
+from edged.stats import Stats
+from edged.tasks import Decoder
+
+log = logging.getLogger("edged.pipeline")
+
+
+@dataclass
+class FrameSlot:
+    image: np.ndarray
+    frame_seq: int = 0
+    capture_ns: int = 0
+    frame_size: tuple[int, int] = (0, 0)
+    transform: Transform = field(default_factory=Transform)
+    preprocess_ms: float = 0.0
+
+
+@dataclass
+class ResultSlot:
+    outputs: list[np.ndarray]
+    frame_seq: int = 0
+    capture_ns: int = 0
+    frame_size: tuple[int, int] = (0, 0)
+    transform: Transform = field(default_factory=Transform)
+    preprocess_ms: float = 0.0
+    inference_ms: float = 0.0
+
+
+@dataclass
+class Health:
+    """Shared pipeline state for status and the watchdog."""
+
+    state: str = "starting"  # starting | running | degraded | stopping
+    reason: str | None = None
+    finished: threading.Event = field(default_factory=threading.Event)  # finite source ended
+    fatal: str | None = None
+    changed: threading.Event = field(default_factory=threading.Event)
+
+    def set(self, state: str, reason: str | None = None) -> None:
+        if (state, reason) != (self.state, self.reason):
+            self.state, self.reason = state, reason
+            self.changed.set()
+
+
+# (fields, side frames) -> None; the publish step the daemon provides
+Emit = Callable[[ResultSlot, dict[str, Any], float], None]
+
+
+class Pipeline:
+    def __init__(self, source: Source, runner: ModelRunner, decoder: Decoder, emit: Emit,
+                 on_idle: Callable[[], None], stats: Stats, health: Health, *,
+                 fps: float, backoff: BackoffConfig, resize: str, interpolation: str,
+                 frame_counter: itertools.count) -> None:
+        self.source, self.runner, self.decoder = source, runner, decoder
+        self.emit, self.on_idle = emit, on_idle
+        self.stats, self.health = stats, health
+        self.fps, self.backoff = fps, backoff
+        self._frame_seq = frame_counter
+        w, h = runner.input_size
+        self.resizers = ResizerCache((w, h), resize, interpolation)  # type: ignore[arg-type]
+        self.frames: Handoff[FrameSlot] = Handoff(
+            [FrameSlot(np.zeros((h, w, 3), np.uint8)) for _ in range(3)], capacity=1)
+        self.results: Handoff[ResultSlot] = Handoff(
+            [ResultSlot(runner.new_output_buffers()) for _ in range(4)], capacity=2)
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._guard(f), name=f"edged-{n}", daemon=True)
+                         for n, f in (("capture", self._capture_loop),
+                                      ("inference", self._inference_loop),
+                                      ("publish", self._publish_loop))]
+
+    def start(self) -> None:
+        for t in self._threads:
+            t.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop capture, let the frame in flight finish and be published, join threads."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self.source.close()
+
+    def alive(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def _guard(self, loop: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                loop()
+            except Exception as exc:  # a bug, not a fault we model: stop, loudly
+                log.exception("pipeline thread failed")
+                self.health.fatal = f"{threading.current_thread().name}: {exc!r}"
+                self.health.changed.set()
+        return run
+
+    # --- capture ---------------------------------------------------------------------------
+
+    def _open_source(self) -> bool:
+        """Open the source, retrying transient failures with backoff; False when stopping."""
+        delay, failures = self.backoff.initial_s, 0
+        while not self._stop.is_set():
+            try:
+                self.source.target_size = self.runner.input_size
+                self.source.open()
+                if failures:
+                    log.info("source %s is back after %d retries", self.source.describe(),
+                             failures)
+                    self.health.set("running")
+                return True
+            except SourceError as exc:
+                if not exc.transient:
+                    raise
+                failures += 1
+                self.stats.source_errors += 1
+                if failures == 1:
+                    log.warning("source %s failed: %s; retrying with backoff (%.1fs .. %.0fs)",
+                                self.source.describe(), exc, self.backoff.initial_s,
+                                self.backoff.max_s)
+                self.health.set("degraded", f"source: {exc}")
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.backoff.max_s)
+        return False
+
+    def _read(self) -> Frame | None:
+        frame = self.source.read()
+        if frame is not None:
+            img = frame.image
+            if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8 or img.size == 0:
+                self.stats.bad_frames += 1
+                raise SourceError(f"bad frame: shape {img.shape} dtype {img.dtype}, "
+                                  "expected HxWx3 uint8")
+        return frame
+
+    def _capture_loop(self) -> None:
+        period = 1.0 / self.fps if self.fps else 0.0
+        next_t = time.monotonic()
+        try:
+            if not self._open_source():
+                return
+            while not self._stop.is_set():
+                try:
+                    frame = self._read()
+                except SourceError as exc:
+                    if not exc.transient:
+                        raise
+                    log.warning("source %s: %s; reopening", self.source.describe(), exc)
+                    self.health.set("degraded", f"source: {exc}")
+                    self.source.close()
+                    if not self._open_source():
+                        return
+                    continue
+                if frame is None:
+                    log.info("source %s ended", self.source.describe())
+                    self.health.finished.set()
+                    return
+                self._preprocess(frame)
+                if period:
+                    next_t = max(next_t + period, time.monotonic() - period)
+                    self._stop.wait(max(0.0, next_t - time.monotonic()))
+        except SourceError as exc:
+            self.health.fatal = f"source {self.source.describe()}: {exc}"
+            self.health.changed.set()
+        finally:
+            self.frames.close()
+
+    def _preprocess(self, frame: Frame) -> None:
+        t0 = time.perf_counter()
+        slot = self.frames.acquire()
+        resizer = self.resizers.get(frame.size)
+        resizer(frame.image, slot.image)
+        slot.frame_seq = next(self._frame_seq)
+        slot.capture_ns = frame.capture_ns
+        slot.frame_size = frame.size
+        slot.transform = resizer.transform
+        slot.preprocess_ms = (time.perf_counter() - t0) * 1e3
+        self.stats.captured += 1
+        self.frames.put(slot)
+        self.stats.dropped_capture = self.frames.dropped
+
+    # --- inference -------------------------------------------------------------------------
+
+    def _inference_loop(self) -> None:
+        runner, frames, results = self.runner, self.frames, self.results
+        consecutive_errors = 0
+        try:
+            while True:
+                try:
+                    slot = frames.get(timeout=0.5)
+                except Closed:
+                    return
+                if slot is None:
+                    continue
+                t0 = time.perf_counter()
+                runner.set_input(slot.image)
+                out = results.acquire()
+                out.frame_seq, out.capture_ns = slot.frame_seq, slot.capture_ns
+                out.frame_size, out.transform = slot.frame_size, slot.transform
+                frames.release(slot)
+                t1 = time.perf_counter()
+                try:
+                    runner.invoke()
+                except (RuntimeError, ValueError, EdgedError) as exc:
+                    consecutive_errors += 1
+                    self.stats.inference_errors += 1
+                    results.release(out)
+                    if consecutive_errors == 1:
+                        log.error("inference failed: %s", exc)
+                    self.health.set("degraded", f"inference: {exc}")
+                    continue
+                t2 = time.perf_counter()
+                if consecutive_errors:
+                    consecutive_errors = 0
+                    self.health.set("running")
+                runner.copy_outputs(out.outputs)
+                out.preprocess_ms = slot.preprocess_ms + (t1 - t0) * 1e3
+                out.inference_ms = (t2 - t1) * 1e3
+                self.stats.inferred += 1
+                self.stats.record_inference(out.inference_ms)
+                results.put(out)
+                self.stats.dropped_backlog = results.dropped
+        finally:
+            results.close()
+
+    # --- publish ---------------------------------------------------------------------------
+
+    def _publish_loop(self) -> None:
+        results, decoder = self.results, self.decoder
+        while True:
+            self.on_idle()
+            try:
+                item = results.get(timeout=0.05)
+            except Closed:
+                return
+            if item is None:
+                continue
+            t0 = time.perf_counter()
+            try:
+                self.emit(item, decoder.decode(item.outputs, item.transform), t0)
+            finally:
+                results.release(item)
