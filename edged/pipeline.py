@@ -158,6 +158,7 @@ class Pipeline:
     def _capture_loop(self) -> None:
         period = 1.0 / self.fps if self.fps else 0.0
         next_t = time.monotonic()
+        read_failed = False
         try:
             if not self._open_source():
                 return
@@ -167,12 +168,19 @@ class Pipeline:
                 except SourceError as exc:
                     if not exc.transient:
                         raise
-                    log.warning("source %s: %s; reopening", self.source.describe(), exc)
+                    self.stats.source_errors += 1
+                    if not read_failed:  # log once per outage, not per failed frame
+                        log.warning("source %s: %s; reopening", self.source.describe(), exc)
+                    read_failed = True
                     self.health.set("degraded", f"source: {exc}")
                     self.source.close()
                     if not self._open_source():
                         return
                     continue
+                if read_failed and frame is not None:  # reopened at once: no open failure
+                    read_failed = False
+                    log.info("source %s delivers frames again", self.source.describe())
+                    self.health.set("running")
                 if frame is None:
                     log.info("source %s ended", self.source.describe())
                     self.health.finished.set()

@@ -305,18 +305,25 @@ def test_camera_disappearing_mid_stream_then_returning(world: Any) -> None:
     src.close()
 
 
-def test_blank_frames_beyond_the_limit_are_a_transient_failure(world: Any) -> None:
+def test_blank_frames_are_dropped_and_beyond_the_limit_are_a_failure(world: Any) -> None:
     src = source(blank_frames_limit=3)
     src.open()
     world.blank_frames = 2
-    assert not src.read().image.any() and not src.read().image.any()
-    assert src.read().image.any()  # a good frame resets the count
+    assert src.read().image.any()  # two black frames skipped, the third is good
+    assert world.frames == 3
     world.blank_frames = 3
-    src.read()
-    src.read()
     with pytest.raises(SourceError, match="3 all-black frames") as err:
         src.read()
     assert err.value.transient is True and world.outstanding == 0
+    assert src.read().image.any()
+    src.close()
+
+
+def test_blank_frame_check_can_be_turned_off(world: Any) -> None:
+    src = source(blank_frames_limit=0)
+    src.open()
+    world.blank_frames = 5
+    assert not src.read().image.any()
     src.close()
 
 

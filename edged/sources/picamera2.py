@@ -66,7 +66,8 @@ class Picamera2SourceConfig(SourceConfigBase):
         None, description="region of interest [x, y, width, height], normalized 0..1")
     timeout_s: float = Field(2.0, gt=0, description="no frame for this long = camera failure")
     blank_frames_limit: int = Field(
-        30, ge=0, description="this many all-zero frames in a row = camera failure (0 = off)")
+        30, ge=0, description="all-black frames are dropped; this many in a row = camera "
+                              "failure (0 = deliver them)")
 
     @model_validator(mode="after")
     def _check(self) -> Picamera2SourceConfig:
@@ -149,7 +150,6 @@ class Picamera2Source(Source):
         self._image = self._out
         self._yuv: Yuv420ToRgb | None = None
         self._stream: dict[str, Any] = {}
-        self._blank_run = 0
 
     # -- open --------------------------------------------------------------------------------
     def open(self) -> None:
@@ -240,12 +240,23 @@ class Picamera2Source(Source):
         elif stream["format"] not in _RGB_ORDER:
             raise SourceError(f"picamera2: stream format {stream['format']} is not supported; "
                               f"use one of {', '.join(_RGB_ORDER)} or YUV420", transient=False)
-        self._blank_run = 0
 
     # -- read --------------------------------------------------------------------------------
     def read(self) -> Frame:
+        """The next frame. All-black frames are dropped (never published); after
+        ``blank_frames_limit`` of them in a row the camera counts as failed."""
         if self._cam is None:
             raise SourceError("picamera2 source is not open", transient=True)
+        limit = self.config.blank_frames_limit
+        for _ in range(max(1, limit)):
+            capture_ns, blank = self._capture()
+            if not limit or not blank:
+                return Frame(image=self._image, capture_ns=capture_ns)
+        raise SourceError(f"picamera2: {limit} all-black frames in a row (sensor not "
+                          "streaming?)", transient=True)
+
+    def _capture(self) -> tuple[int, bool]:
+        """Copy one frame into the preallocated buffer: (sensor timestamp, all-zero?)."""
         cam, timeout = self._cam, self.config.timeout_s
         try:
             request = cam.capture_request(wait=timeout)
@@ -258,16 +269,16 @@ class Picamera2Source(Source):
         try:
             metadata = request.get_metadata()
             with self._mapped_array(request, self.config.stream) as mapped:
-                self._copy(mapped.array)
+                blank = self._copy(mapped.array)
         except ValueError as exc:  # a buffer that cannot be shaped as configured
             raise SourceError(f"picamera2: garbage frame ({exc})", transient=True) from None
         finally:
             request.release()
-        self._check_blank()
-        capture_ns = metadata.get("SensorTimestamp") or monotonic_ns()
-        return Frame(image=self._image, capture_ns=int(capture_ns))
+        return int(metadata.get("SensorTimestamp") or monotonic_ns()), blank
 
-    def _copy(self, array: np.ndarray) -> None:
+    def _copy(self, array: np.ndarray) -> bool:
+        """Copy/convert the mapped frame into the output buffer; True if its bytes are all
+        zero (a dead frame; limited-range black is Y=16, so black scenes are not blank)."""
         s = self._stream
         w, h = s["size"]
         if self._yuv is not None:
@@ -275,7 +286,7 @@ class Picamera2Source(Source):
                 raise ValueError(f"YUV420 frame shaped {array.shape}, expected "
                                  f"{(h * 3 // 2, s['stride'])}")
             self._yuv.convert(array, s["stride"], self._out)
-            return
+            return not array.any()
         order, bpp = _RGB_ORDER[s["format"]]
         if array.shape != (h, w, bpp):
             raise ValueError(f"{s['format']} frame shaped {array.shape}, expected {(h, w, bpp)}")
@@ -284,16 +295,7 @@ class Picamera2Source(Source):
         else:  # per channel: fancy indexing would make a temporary copy
             for dst, src in enumerate(order):
                 self._out[:, :, dst] = array[:, :, src]
-
-    def _check_blank(self) -> None:
-        limit = self.config.blank_frames_limit
-        if not limit:
-            return
-        self._blank_run = 0 if self._image.any() else self._blank_run + 1
-        if self._blank_run >= limit:
-            self._blank_run = 0
-            raise SourceError(f"picamera2: {limit} all-black frames in a row (sensor not "
-                              "streaming?)", transient=True)
+        return not self._out.any()
 
     # -- close -------------------------------------------------------------------------------
     def close(self) -> None:
