@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import zmq
-
 from conftest import subscribe
+
 from edged.messages import Prediction
 
 pytestmark = pytest.mark.testdata
@@ -189,7 +188,3 @@ def test_missing_picamera2_stops_with_install_instructions(testdata: Path, tmp_p
     assert "python3-picamera2" in log and "--system-site-packages" in log
     assert "Traceback" not in log
 
-
-def test_zmq_context_is_clean() -> None:
-    # the shared context from conftest.subscribe stays usable across these tests
-    assert not zmq.Context.instance().closed
