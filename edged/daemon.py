@@ -230,9 +230,9 @@ class Daemon:
 
     def _on_publish_idle(self) -> None:
         assert self.publisher is not None
-        self.publisher.service()
+        joined = self.publisher.service()
         now = time.monotonic()
-        if now >= self._next_status or self.health.changed.is_set():
+        if joined or now >= self._next_status or self.health.changed.is_set():
             self.health.changed.clear()
             self._next_status = now + self.config.publish.status_interval
             self.publisher.send_status(self._status_payload())

@@ -66,7 +66,6 @@ class Publisher:
         self._monitor: zmq.Socket | None = None
         self._lock: EndpointLock | None = None
         self.subscribers = 0
-        self.last_status: tuple[bytes, bytes] | None = None
         self.status_topic = config.status_topic.encode()
 
     def bind(self) -> None:
@@ -112,11 +111,14 @@ class Publisher:
             return False
 
     def send_status(self, payload: bytes) -> None:
-        self.last_status = (self.status_topic, payload)
         self.send([self.status_topic, payload])
 
-    def service(self) -> None:
-        """Handle subscriptions and connection events; call from the publish thread."""
+    def service(self) -> bool:
+        """Handle subscriptions and connection events; call from the publish thread.
+
+        True when someone subscribed to the status topic: the caller sends a fresh status,
+        so a late joiner need not wait a whole status interval (the slow-joiner problem).
+        """
         assert self.socket is not None and self._monitor is not None
         while self._monitor.poll(0):
             event = parse_monitor_message(self._monitor.recv_multipart())["event"]
@@ -124,11 +126,12 @@ class Publisher:
                 self.subscribers += 1
             elif event == zmq.EVENT_DISCONNECTED:
                 self.subscribers = max(0, self.subscribers - 1)
+        wants_status = False
         while self.socket.poll(0):
             msg = self.socket.recv()
-            if msg[:1] == b"\x01" and self.last_status is not None \
-                    and self.status_topic.startswith(msg[1:]):
-                self.send(list(self.last_status))
+            if msg[:1] == b"\x01" and self.status_topic.startswith(msg[1:]):
+                wants_status = True
+        return wants_status
 
     def close(self) -> None:
         if self.socket is not None:

@@ -1,0 +1,180 @@
+"""The daemon as a real subprocess, real models, real ZeroMQ subscribers."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import zmq
+
+from conftest import receive_json, subscribe
+from edged.messages import Prediction, Status
+
+pytestmark = pytest.mark.testdata
+
+
+def cat_config(td: Path, **model: object) -> dict:
+    return {
+        "source": {"type": "images", "path": str(td / "images/cat.bmp"), "fps": 50},
+        "model": {"path": str(td / "models/mobilenet_v2_1.0_224_quant.tflite"),
+                  "labels": str(td / "labels/imagenet_labels.txt"), "threads": 1, **model},
+    }
+
+
+def test_cat_is_an_egyptian_cat_with_consecutive_seq(testdata: Path, daemon_factory) -> None:
+    d = daemon_factory(cat_config(testdata))
+    sub = subscribe(d.endpoint)
+    msgs = receive_json(sub, 10)
+    for m in msgs:
+        Prediction.model_validate(m)  # the published contract
+        assert m["schema"] == "edged.prediction/1"
+        assert m["task"] == "classification"
+        top = m["classes"][0]
+        assert (top["index"], top["label"]) == (286, "Egyptian cat")
+        assert top["score"] == pytest.approx(0.76, abs=0.08)
+        assert m["classes"][1]["label"] == "tabby, tabby cat"
+        assert m["model"]["file"] == "mobilenet_v2_1.0_224_quant.tflite"
+        assert len(m["model"]["sha256"]) == 64
+        assert m["frame"] == [512, 341] or m["frame"][0] > 0
+        assert m["publish_ns"] >= m["capture_ns"]
+        assert m["latency_ms"]["inference"] > 0
+    seqs = [m["seq"] for m in msgs]
+    assert seqs == list(range(seqs[0], seqs[0] + 10))
+    assert len({m["run_id"] for m in msgs}) == 1
+    assert d.stop() == 0
+
+
+def test_sigterm_exits_zero_promptly_and_removes_the_socket(testdata: Path,
+                                                            daemon_factory) -> None:
+    d = daemon_factory(cat_config(testdata))
+    sub = subscribe(d.endpoint, (b"edged.status",))
+    receive_json(sub, 1, topic=b"edged.status")
+    t0 = time.monotonic()
+    assert d.stop(timeout=10) == 0
+    assert time.monotonic() - t0 < 10
+    assert not Path(d.endpoint[len("ipc://"):]).exists()
+
+
+def test_status_topic_late_joiner_gets_status_at_once(testdata: Path, daemon_factory) -> None:
+    d = daemon_factory({**cat_config(testdata), "publish": {"status_interval": 3600}})
+    first = subscribe(d.endpoint)
+    receive_json(first, 1)  # running
+    late = subscribe(d.endpoint, (b"edged.status",))
+    [status] = receive_json(late, 1, timeout=5, topic=b"edged.status")
+    s = Status.model_validate(status)
+    assert s.state == "running"
+    assert s.frames["published"] >= 1
+    d.stop()
+
+
+def drain(sock: zmq.Socket) -> list[dict]:
+    out = []
+    while sock.poll(200):
+        out.append(json.loads(sock.recv_multipart()[1]))
+    return out
+
+
+def test_slow_subscriber_does_not_slow_the_publisher(testdata: Path, daemon_factory) -> None:
+    config = cat_config(testdata)
+    config["source"]["fps"] = 0
+    config["model"]["path"] = str(testdata / "models/mobilenet_v1_0.25_128_quant.tflite")
+    config["publish"] = {"hwm": 100}
+    d = daemon_factory(config)
+    stuck = subscribe(d.endpoint, hwm=10)  # connects, then never reads
+    fast = subscribe(d.endpoint, hwm=100_000)
+    receive_json(fast, 1)
+    time.sleep(3.0)
+    assert d.proc.poll() is None
+    assert d.stop(timeout=10) == 0  # exits cleanly even with a stuck subscriber
+    seen_by_fast = drain(fast)
+    seen_by_stuck = drain(stuck)
+    # the daemon kept publishing at full rate while one reader was stuck: the fast reader got
+    # (nearly) every message, far more than the stuck reader's queue and socket buffers held
+    seqs = [m["seq"] for m in seen_by_fast]
+    assert len(seqs) >= 0.95 * (seqs[-1] - seqs[0] + 1)
+    assert len(seen_by_fast) > 1000
+    assert len(seen_by_fast) > 3 * len(seen_by_stuck)
+    # and the stuck reader lost the rest (visible to it as a seq gap) instead of holding the
+    # daemon back
+    assert seen_by_stuck[-1]["seq"] < seqs[-1] - 500
+
+
+def test_finite_folder_publishes_each_image_once_then_exits(testdata: Path, tmp_path: Path,
+                                                             daemon_factory) -> None:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for name in ("bird.bmp", "parrot.jpg", "cat.bmp"):
+        (folder / name).symlink_to(testdata / "images" / name)
+    (folder / "notes.txt").write_text("not an image")
+    config = cat_config(testdata)
+    config["source"] = {"type": "images", "path": str(folder), "loop": False, "fps": 2}
+    d = daemon_factory(config, subdir="run")
+    sub = subscribe(d.endpoint)
+    assert d.proc.wait(60) == 0
+    got = drain(sub)
+    # in file-name order; a subscriber can only miss the start (it may connect late)
+    labels = [m["classes"][0]["label"] for m in got]
+    assert len(labels) >= 2
+    assert labels == ["chickadee", "Egyptian cat", "macaw"][-len(labels):]
+    assert [m["frame_seq"] for m in got] == [0, 1, 2][-len(got):]
+
+
+@pytest.mark.parametrize("case", ["corrupt", "truncated", "labels-mismatch", "edgetpu-on-cpu",
+                                  "not-an-image-model"])
+def test_bad_models_give_clear_errors(case: str, testdata: Path, tmp_path: Path,
+                                     daemon_factory) -> None:
+    config = cat_config(testdata)
+    model = tmp_path / "model.tflite"
+    expected = ""
+    if case == "corrupt":
+        model.write_bytes(b"\x00" * 4096)
+        expected = "not a TFLite model (no 'TFL3' flatbuffer identifier"
+    elif case == "truncated":
+        model.write_bytes((testdata / "models/mobilenet_v2_1.0_224_quant.tflite").read_bytes()[:5000])
+        expected = "litert cannot load it"
+    elif case == "labels-mismatch":
+        model = testdata / "models/mobilenet_v2_1.0_224_quant.tflite"
+        config["model"]["labels"] = str(testdata / "labels/pascal_voc_segmentation_labels.txt")
+        expected = "labels but the model outputs 1001 classes"
+    elif case == "edgetpu-on-cpu":
+        model = testdata / "models/mobilenet_v1_0.25_128_quant_edgetpu.tflite"
+        expected = "compiled for the Coral Edge TPU"
+    else:
+        model = testdata / "models/movenet_single_pose_lightning_ptq.tflite"
+        config["model"]["task"] = "classification"
+        expected = "do not fit model.task: classification"
+    config["model"]["path"] = str(model)
+    d = daemon_factory(config, subdir=case)
+    assert d.proc.wait(60) == 78
+    log = d.log()
+    assert expected in log, log
+    assert str(model.name) in log or case == "labels-mismatch"
+    assert "Traceback" not in log
+
+
+def test_second_instance_on_the_same_endpoint_is_refused(testdata: Path,
+                                                        daemon_factory) -> None:
+    config = cat_config(testdata)
+    first = daemon_factory(config, subdir="a")
+    receive_json(subscribe(first.endpoint), 1)
+    second = daemon_factory({**config, "publish": {"endpoint": first.endpoint}}, subdir="b")
+    assert second.proc.wait(60) != 0
+    assert "already publishing on" in second.log()
+    assert first.proc.poll() is None
+    first.stop()
+
+
+def test_kill_9_leaves_no_stale_socket_blocking_restart(testdata: Path, daemon_factory) -> None:
+    config = cat_config(testdata)
+    first = daemon_factory(config, subdir="a")
+    [before] = receive_json(subscribe(first.endpoint), 1)
+    first.proc.send_signal(signal.SIGKILL)
+    first.proc.wait()
+    assert Path(first.endpoint[len("ipc://"):]).exists()  # left behind by kill -9
+    second = daemon_factory({**config, "publish": {"endpoint": first.endpoint}}, subdir="b")
+    after = receive_json(subscribe(first.endpoint), 2)
+    assert after[0]["run_id"] != before["run_id"]  # subscribers can tell it restarted
+    assert second.stop() == 0
