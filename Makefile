@@ -1,0 +1,47 @@
+# The README's two commands:  make demo   and   make test
+# Everything installs into ./.venv (created on first use). On a Raspberry Pi use
+#   make demo VENV_FLAGS=--system-site-packages   so apt's picamera2/systemd-python are visible.
+PYTHON ?= python3
+VENV ?= .venv
+VENV_FLAGS ?=
+BIN := $(VENV)/bin
+EXTRAS ?= litert,opencv,dev
+
+.PHONY: setup demo test test-core test-tflite lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
+	touch $@
+
+demo: setup
+	$(BIN)/edged demo
+
+# All test passes. pytest exit code 5 (no tests collected) is not a failure here.
+test: test-core test-tflite
+
+test-core: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+# tflite-runtime 2.14 (the fallback runtime) needs numpy<2 and has wheels only up to Python 3.11:
+# a venv of its own, without LiteRT, so 'runtime: auto' really falls back to it.
+test-tflite:
+	@if $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] > (3, 11))'; then \
+	  [ -x .venv-tflite/bin/python ] || $(PYTHON) -m venv .venv-tflite; \
+	  .venv-tflite/bin/pip install -q 'tflite-runtime==2.14.*' 'numpy<2' && \
+	  .venv-tflite/bin/pip install -q -e '.[opencv,dev]' 'numpy<2' 'opencv-python-headless<4.11' && \
+	  { .venv-tflite/bin/python -m pytest -q -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc; }; \
+	else echo "test-tflite: skipped, tflite-runtime has no wheels for Python > 3.11"; fi
+
+lint: setup
+	$(BIN)/ruff check edged tests benchmarks scripts
+	$(BIN)/mypy edged
+
+bench: setup
+	$(BIN)/edged bench
+
+clean:
+	rm -rf $(VENV) .venv-tflite build *.egg-info
