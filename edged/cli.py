@@ -38,7 +38,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
                 continue
             raise
         p = sub.add_parser(verb, help=help_text, description=help_text)
-        module.add_arguments(p)  # type: ignore[attr-defined]
+        module.add_arguments(p)
         modules[verb] = module
     return parser, modules
 

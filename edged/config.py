@@ -111,7 +111,7 @@ class Config(StrictModel):
 
 # --- loading -----------------------------------------------------------------------------
 
-PATH_KEYS: tuple[KeyPath, ...] = (("model", "path"), ("model", "labels"),
+PATH_KEYS: tuple[tuple[str, str], ...] = (("model", "path"), ("model", "labels"),
                                   ("model", "edgetpu_path"), ("source", "path"))
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from edged.errors import EdgedError, SourceError
-from edged.frames import Frame, monotonic_ns
+from edged.frames import Frame
 from edged.handoff import Closed, Handoff
 from edged.preprocess import ResizerCache, Transform
 from edged.runtime.model import ModelRunner

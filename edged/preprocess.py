@@ -61,8 +61,8 @@ def place(src: tuple[int, int], dst: tuple[int, int], mode: ResizeMode) -> Place
         return Placement(0, 0, sw, sh, (dw - cw) // 2, (dh - ch) // 2, cw, ch)
     if mode == "center-crop":
         s = max(dw / sw, dh / sh)
-        cw, ch = dw / s, dh / s
-        return Placement((sw - cw) / 2, (sh - ch) / 2, cw, ch, 0, 0, dw, dh)
+        crop_w, crop_h = dw / s, dh / s
+        return Placement((sw - crop_w) / 2, (sh - crop_h) / 2, crop_w, crop_h, 0, 0, dw, dh)
     raise ValueError(f"unknown resize mode {mode!r}")
 
 
@@ -171,7 +171,8 @@ class Resizer:
 class ResizerCache:
     """One Resizer per frame size seen (sources rarely change size; a reopened camera might)."""
 
-    def __init__(self, dst: tuple[int, int], mode: ResizeMode, interpolation: Interpolation) -> None:
+    def __init__(self, dst: tuple[int, int], mode: ResizeMode,
+                 interpolation: Interpolation) -> None:
         self.dst, self.mode, self.interpolation = dst, mode, interpolation
         self._by_size: dict[tuple[int, int], Resizer] = {}
 

@@ -35,7 +35,8 @@ def test_decoder_dequantizes_only_winners_and_applies_threshold() -> None:
 def test_decoder_int8_scores() -> None:
     dec = ClassificationDecoder(info(3, np.int8, 1 / 256, -128), None, k=1, threshold=0.0)
     out = dec.decode([np.array([[-128, 127, 0]], np.int8)], Transform())
-    assert out["classes"] == [{"index": 1, "label": None, "score": pytest.approx(255 / 256, abs=1e-4)}]
+    expected = {"index": 1, "label": None, "score": pytest.approx(255 / 256, abs=1e-4)}
+    assert out["classes"] == [expected]
 
 
 def test_decoder_float_scores_and_labels() -> None:

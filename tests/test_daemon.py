@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import zmq
-
 from conftest import receive_json, subscribe
+
 from edged.messages import Prediction, Status
 
 pytestmark = pytest.mark.testdata
@@ -132,7 +132,8 @@ def test_bad_models_give_clear_errors(case: str, testdata: Path, tmp_path: Path,
         model.write_bytes(b"\x00" * 4096)
         expected = "not a TFLite model (no 'TFL3' flatbuffer identifier"
     elif case == "truncated":
-        model.write_bytes((testdata / "models/mobilenet_v2_1.0_224_quant.tflite").read_bytes()[:5000])
+        whole = (testdata / "models/mobilenet_v2_1.0_224_quant.tflite").read_bytes()
+        model.write_bytes(whole[:5000])
         expected = "truncated or corrupt: operator codes length at byte"
     elif case == "labels-mismatch":
         model = testdata / "models/mobilenet_v2_1.0_224_quant.tflite"

@@ -127,7 +127,8 @@ class ModelRunner:
         try:
             self.invoke()
         except (RuntimeError, ValueError) as exc:
-            raise ModelError(f"model file {self.file.path}: first inference failed: {exc}") from None
+            raise ModelError(
+                f"model file {self.file.path}: first inference failed: {exc}") from None
 
     def describe(self) -> dict[str, Any]:
         return {"file": self.file.path.name, "sha256": self.file.sha256,
