@@ -178,3 +178,46 @@ def test_kill_9_leaves_no_stale_socket_blocking_restart(testdata: Path, daemon_f
     after = receive_json(subscribe(first.endpoint), 2)
     assert after[0]["run_id"] != before["run_id"]  # subscribers can tell it restarted
     assert second.stop() == 0
+
+
+def test_sighup_applies_a_new_model_without_restarting(testdata: Path, daemon_factory) -> None:
+    config = cat_config(testdata)
+    d = daemon_factory(config)
+    sub = subscribe(d.endpoint)
+    [before] = receive_json(sub, 1)
+    config["model"]["path"] = str(testdata / "models/mobilenet_v1_0.25_128_quant.tflite")
+    config["model"]["top_k"] = 1
+    d.write_config(config)
+    d.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 20
+    while True:
+        [m] = receive_json(sub, 1)
+        if m["model"]["file"].startswith("mobilenet_v1") or time.monotonic() > deadline:
+            break
+    assert m["model"]["file"] == "mobilenet_v1_0.25_128_quant.tflite"
+    assert len(m["classes"]) == 1
+    assert m["run_id"] == before["run_id"]  # same process, same run
+    assert m["seq"] > before["seq"]
+    after = receive_json(sub, 5)
+    assert [x["seq"] for x in after] == list(range(after[0]["seq"], after[0]["seq"] + 5))
+    assert "reloaded" in d.log()
+    assert d.stop() == 0
+
+
+def test_sighup_with_a_bad_config_keeps_running_the_old_one(testdata: Path,
+                                                          daemon_factory) -> None:
+    config = cat_config(testdata)
+    d = daemon_factory(config)
+    sub = subscribe(d.endpoint)
+    [before] = receive_json(sub, 1)
+    d.config_path.write_text(d.config_path.read_text() + "bogus_section: 1\n")
+    d.signal(signal.SIGHUP)
+    time.sleep(1.0)
+    after = receive_json(sub, 3)
+    assert all(m["run_id"] == before["run_id"] for m in after)
+    assert all(m["classes"][0]["label"] == "Egyptian cat" for m in after)
+    log = d.log()
+    assert "reload failed, still running the previous config" in log
+    assert "bogus_section (line" in log and "unknown key 'bogus_section'" in log
+    assert d.proc.poll() is None
+    assert d.stop() == 0
