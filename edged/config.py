@@ -89,7 +89,7 @@ class LogConfig(StrictModel):
 
 
 def _demo_source() -> SyntheticSourceConfig:
-    return SyntheticSourceConfig(type="synthetic", fps=30)
+    return SyntheticSourceConfig(type="synthetic", fps=10)
 
 
 class Config(StrictModel):

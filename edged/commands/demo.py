@@ -1,5 +1,5 @@
 """Run the daemon on its embedded default (synthetic shapes + the demo model) as a real
-subprocess, and print what a subscriber receives."""
+subprocess, and print what a subscriber receives, checked against the shape that was drawn."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from edged.client import Subscriber
 from edged.commands.listen import format_message
+from edged.sources.synthetic import shape_at
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
             cmd += ["--config", str(args.config)]
         print(f"starting: {' '.join(cmd)}", flush=True)
         daemon = subprocess.Popen(cmd)
-        shown = 0
+        shown = correct = 0
         try:
             with Subscriber(endpoint, ("edged.predictions", "edged.status")) as sub:
                 while not args.count or shown < args.count:
@@ -34,13 +35,23 @@ def run(args: argparse.Namespace) -> int:
                     if daemon.poll() is not None:
                         print(f"daemon exited with code {daemon.returncode}", file=sys.stderr)
                         return daemon.returncode or 1
-                    if r is not None:
-                        print(format_message(r), flush=True)
-                        shown += r.topic == "edged.predictions"
+                    if r is None:
+                        continue
+                    line = format_message(r)
+                    if r.topic == "edged.predictions":
+                        shown += 1
+                        if not args.config:  # the embedded demo: we know what was drawn
+                            drawn = shape_at(r.raw["frame_seq"])
+                            top = (r.raw.get("classes") or [{}])[0].get("label")
+                            correct += top == drawn
+                            line += f"   drawn: {drawn} {'ok' if top == drawn else 'WRONG'}"
+                    print(line, flush=True)
         except KeyboardInterrupt:
             pass
         finally:
             daemon.terminate()
             code = daemon.wait(timeout=10)
+        if not args.config and shown:
+            print(f"{correct}/{shown} predictions match the shape drawn")
         print(f"daemon stopped (exit code {code})")
         return 0 if code == 0 else code

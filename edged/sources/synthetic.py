@@ -19,6 +19,14 @@ class SyntheticSourceConfig(SourceConfigBase):
     seed: int = 0
 
 
+FRAMES_PER_SHAPE = 2
+
+
+def shape_at(frame_index: int) -> str:
+    """The shape the 'shapes' pattern shows in frame ``frame_index`` (they cycle in order)."""
+    return SHAPE_NAMES[(frame_index // FRAMES_PER_SHAPE) % len(SHAPE_NAMES)]
+
+
 class SyntheticSource(Source):
     """Cycles through the demo shapes (the embedded model's classes), or random noise.
 
@@ -38,8 +46,8 @@ class SyntheticSource(Source):
             self._frames = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
                             for _ in range(4)]
         else:
-            self._frames = [draw_shape(name, width, height, rng) for name in SHAPE_NAMES
-                            for _ in range(2)]
+            self._frames = [draw_shape(shape_at(i), width, height, rng)
+                            for i in range(FRAMES_PER_SHAPE * len(SHAPE_NAMES))]
         self._i = 0
 
     def read(self) -> Frame:
