@@ -119,31 +119,15 @@ class Pipeline:
 
     # --- capture ---------------------------------------------------------------------------
 
-    def _open_source(self) -> bool:
-        """Open the source, retrying transient failures with backoff; False when stopping."""
-        delay, failures = self.backoff.initial_s, 0
-        while not self._stop.is_set():
-            try:
-                self.source.target_size = self.runner.input_size
-                self.source.open()
-                if failures:
-                    log.info("source %s is back after %d retries", self.source.describe(),
-                             failures)
-                    self.health.set("running")
-                return True
-            except SourceError as exc:
-                if not exc.transient:
-                    raise
-                failures += 1
-                self.stats.source_errors += 1
-                if failures == 1:
-                    log.warning("source %s failed: %s; retrying with backoff (%.1fs .. %.0fs)",
-                                self.source.describe(), exc, self.backoff.initial_s,
-                                self.backoff.max_s)
-                self.health.set("degraded", f"source: {exc}")
-                self._stop.wait(delay)
-                delay = min(delay * 2, self.backoff.max_s)
-        return False
+    def _source_failed(self, exc: SourceError, failures: int) -> None:
+        """Count a transient failure; log and go degraded once per outage, not per retry."""
+        if not exc.transient:
+            raise exc
+        self.stats.source_errors += 1
+        if failures == 1:
+            log.warning("source %s failed: %s; retrying with backoff (%.1fs .. %.0fs)",
+                        self.source.describe(), exc, self.backoff.initial_s, self.backoff.max_s)
+        self.health.set("degraded", f"source: {exc}")
 
     def _read(self) -> Frame | None:
         frame = self.source.read()
@@ -156,35 +140,40 @@ class Pipeline:
         return frame
 
     def _capture_loop(self) -> None:
+        """Open, read, resize, hand over; reopen with exponential backoff on failures.
+
+        ``failures`` counts consecutive failures (of open or read) since the last good frame,
+        so a source that opens fine but fails every read still backs off.
+        """
         period = 1.0 / self.fps if self.fps else 0.0
         next_t = time.monotonic()
-        read_failed = False
+        failures, delay, opened = 0, self.backoff.initial_s, False
         try:
-            if not self._open_source():
-                return
             while not self._stop.is_set():
                 try:
+                    if not opened:
+                        self.source.target_size = self.runner.input_size
+                        self.source.open()
+                        opened = True
                     frame = self._read()
                 except SourceError as exc:
-                    if not exc.transient:
-                        raise
-                    self.stats.source_errors += 1
-                    if not read_failed:  # log once per outage, not per failed frame
-                        log.warning("source %s: %s; reopening", self.source.describe(), exc)
-                    read_failed = True
-                    self.health.set("degraded", f"source: {exc}")
-                    self.source.close()
-                    if not self._open_source():
-                        return
+                    failures += 1
+                    self._source_failed(exc, failures)
+                    if opened:
+                        self.source.close()
+                        opened = False
+                    self._stop.wait(delay)
+                    delay = min(delay * 2, self.backoff.max_s)
                     continue
-                if read_failed and frame is not None:  # reopened at once: no open failure
-                    read_failed = False
-                    log.info("source %s delivers frames again", self.source.describe())
-                    self.health.set("running")
                 if frame is None:
                     log.info("source %s ended", self.source.describe())
                     self.health.finished.set()
                     return
+                if failures:
+                    log.info("source %s delivers frames again after %d failed attempts",
+                             self.source.describe(), failures)
+                    self.health.set("running")
+                    failures, delay = 0, self.backoff.initial_s
                 self._preprocess(frame)
                 if period:
                     next_t = max(next_t + period, time.monotonic() - period)
