@@ -16,13 +16,12 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from conftest import ROOT, receive_json, subscribe
 from PIL import Image
 
 from edged.cli import main
 from edged.config import parse_config
 from edged.shapes import SHAPE_NAMES, draw_shape
-
-from conftest import ROOT, receive_json, subscribe
 
 try:
     import tensorflow  # noqa: F401
