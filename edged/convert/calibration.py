@@ -8,6 +8,7 @@ takes raw pixels (mean 0, std 1).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edged.convert.quantize import SourceModel
 from edged.convert.tfimport import ConversionError
 from edged.preprocess import Interpolation, ResizeMode, Resizer
 
@@ -50,27 +52,46 @@ def _preprocessing_layers(keras_model: Any) -> list[str]:
     return found
 
 
-def resolve_normalization(mean: float | None, std: float | None, input_dtype: np.dtype,
-                          keras_model: Any | None, where: str) -> Normalization:
+_GRAPH_LAYER = re.compile(r"(?:^|/)(rescaling|normalization)(?:_\d+)?/")
+
+
+def _graph_preprocessing(function: Any) -> list[str]:
+    """Keras preprocessing layers seen in a SavedModel's graph, by op name (Keras exports name
+    ops 'model/rescaling/mul'); a SavedModel keeps no layer objects to inspect."""
+    found: list[str] = []
+    for op in function.graph.get_operations():
+        m = _GRAPH_LAYER.search(op.name)
+        if m and m.group(1) not in found:
+            found.append(m.group(1))
+    return found
+
+
+def resolve_normalization(mean: float | None, std: float | None, source: SourceModel
+                          ) -> Normalization:
     """The pixel -> model-input mapping, from the options or the model; a clear error if unknown."""
+    where = source.path
     if (mean is None) != (std is None):
         raise ConversionError("--mean and --std go together; give both or neither")
     if std is not None and std <= 0:
         raise ConversionError(f"--std must be > 0, got {std}")
-    if np.dtype(input_dtype) == np.uint8:
+    if source.input_dtype == np.uint8:
         if mean is not None and (mean, std) != (0.0, 1.0):
             raise ConversionError(f"{where}: the model's input is uint8 pixels, so it does its "
                                   "own normalization; --mean/--std do not apply (drop them)")
         return Normalization(0.0, 1.0, "uint8 model input (raw pixels)")
-    if np.dtype(input_dtype).kind != "f":
-        raise ConversionError(f"{where}: input dtype {np.dtype(input_dtype)} is not supported; "
+    if source.input_dtype.kind != "f":
+        raise ConversionError(f"{where}: input dtype {source.input_dtype} is not supported; "
                               "use a float32 or uint8 image input")
     if mean is not None and std is not None:
         return Normalization(float(mean), float(std), "--mean/--std")
-    layers = _preprocessing_layers(keras_model) if keras_model is not None else []
+    if source.keras_model is not None:
+        layers = _preprocessing_layers(source.keras_model)
+        kind = "model preprocessing layers"
+    else:
+        layers = _graph_preprocessing(source.function)
+        kind = "preprocessing layers in the SavedModel graph"
     if layers:
-        return Normalization(0.0, 1.0, f"model preprocessing layers ({', '.join(layers)}): "
-                                       "raw pixels 0..255")
+        return Normalization(0.0, 1.0, f"{kind} ({', '.join(layers)}): raw pixels 0..255")
     raise ConversionError(
         f"{where}: cannot tell how the model expects its pixels normalized (no Rescaling or "
         "Normalization layer at its input); pass --mean and --std, e.g. --mean 127.5 --std 127.5 "

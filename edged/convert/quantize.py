@@ -8,6 +8,7 @@ of one is what edged feeds and what edgetpu_compiler requires.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,7 +139,10 @@ def load_source_model(path: Path) -> SourceModel:
 
 
 def _unsupported_ops(message: str) -> list[str]:
-    found = re.findall(r"'?(tf\.[A-Za-z0-9_]+)'?", message)
+    """TF op names the converter could not map, from its error text."""
+    found = re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", message)
+    for listed in re.findall(r"(?:TF Select ops|Custom ops): ([\w, ]+)", message):
+        found += [op.strip() for op in listed.split(",") if op.strip()]
     return sorted(set(found))
 
 
@@ -167,7 +171,11 @@ def convert(source: SourceModel, mode: Mode = "int8", io_type: IoType = "uint8",
         converter.inference_input_type = io
         converter.inference_output_type = io
     try:
-        return bytes(converter.convert())
+        with warnings.catch_warnings():
+            # "Statistics for quantized inputs were expected": the input range comes from
+            # calibration, which is what we want
+            warnings.simplefilter("ignore", UserWarning)
+            return bytes(converter.convert())
     except Exception as exc:  # ConverterError, RuntimeError from calibration...
         raise _explain(exc, source, mode) from None
 
@@ -175,16 +183,17 @@ def convert(source: SourceModel, mode: Mode = "int8", io_type: IoType = "uint8",
 def _explain(exc: Exception, source: SourceModel, mode: str) -> ConversionError:
     text = str(exc)
     ops = _unsupported_ops(text)
-    if ops or "not supported" in text or "converter_error" in text.lower():
-        names = ", ".join(ops) if ops else "see the converter message below"
-        hint = ("full int8 needs every op to have an int8 kernel; try --quantize dynamic or "
-                "float16, " if mode == "int8" else "")
+    if ops:
         return ConversionError(
-            f"{source.path}: the model uses operations TFLite's builtin ops cannot express "
-            f"({names}); edged's runtime (LiteRT without the TensorFlow 'Flex' delegate) cannot "
-            f"run them. {hint}or replace those layers with standard Keras layers.\n"
-            f"converter said: {_first_lines(text)}")
-    return ConversionError(f"{source.path}: conversion ({mode}) failed: "
+            f"{source.path}: cannot be converted for edged: TensorFlow op(s) {', '.join(ops)} "
+            "have no TFLite builtin kernel, and edged's runtime (LiteRT without the "
+            "TensorFlow 'Flex' delegate) cannot run them; replace those layers with standard "
+            "Keras layers (Conv2D, Dense, pooling, activations...) and convert again")
+    hint = ""
+    if mode == "int8" and ("quantiz" in text.lower() or "int8" in text.lower()):
+        hint = ("; full int8 needs an int8 kernel for every op: try --quantize dynamic or "
+                "float16, which keep float activations")
+    return ConversionError(f"{source.path}: conversion ({mode}) failed{hint}: "
                            f"{type(exc).__name__}: {_first_lines(text)}")
 
 

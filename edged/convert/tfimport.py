@@ -30,4 +30,10 @@ def import_tensorflow() -> Any:
             f"edged convert needs TensorFlow, which is not installed ({exc}); install it on "
             f"your workstation with: {INSTALL_HINT}  (the Pi itself only needs the runtime)"
         ) from None
+    try:  # the converter's deprecation chatter is not for edged users
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:  # pragma: no cover - absl ships with TensorFlow
+        pass
     return tf
