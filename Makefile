@@ -7,7 +7,7 @@ VENV_FLAGS ?=
 BIN := $(VENV)/bin
 EXTRAS ?= litert,opencv,dev
 
-.PHONY: setup demo test test-core test-tflite lint bench clean
+.PHONY: setup demo test test-core test-tflite test-convert lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -21,7 +21,7 @@ demo: setup
 	$(BIN)/edged demo
 
 # All test passes. pytest exit code 5 (no tests collected) is not a failure here.
-test: test-core test-tflite
+test: test-core test-tflite test-convert
 
 test-core: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
@@ -36,6 +36,13 @@ test-tflite:
 	  { .venv-tflite/bin/python -m pytest -q -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc; }; \
 	else echo "test-tflite: skipped, tflite-runtime has no wheels for Python > 3.11"; fi
 
+# edged convert needs TensorFlow (an optional extra, ~250 MB): a venv of its own.
+test-convert:
+	[ -x .venv-convert/bin/python ] || $(PYTHON) -m venv .venv-convert
+	.venv-convert/bin/pip install -q -e '.[convert,litert,dev]'
+	.venv-convert/bin/python -m pytest -q -p no:cacheprovider tests/test_convert.py tests/test_demo_model.py; \
+	  rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
 lint: setup
 	$(BIN)/ruff check edged tests benchmarks scripts
 	$(BIN)/mypy edged
@@ -44,4 +51,4 @@ bench: setup
 	$(BIN)/edged bench
 
 clean:
-	rm -rf $(VENV) .venv-tflite build *.egg-info
+	rm -rf $(VENV) .venv-tflite .venv-convert build *.egg-info

@@ -46,8 +46,8 @@ def default_normalization(dtype: np.dtype, scale: float, zero_point: int) -> tup
     exports with a Rescaling layer). Float inputs: [-1, 1], the MobileNet convention.
     """
     dtype = np.dtype(dtype)
-    if dtype == np.uint8 and scale:
-        return float(zero_point), 1.0 / scale
-    if dtype == np.int8 and scale:
-        return float(zero_point + 128), 1.0 / scale
+    if dtype == np.uint8:  # unquantized uint8 (scale 0) takes raw pixels too
+        return (float(zero_point), 1.0 / scale) if scale else (0.0, 1.0)
+    if dtype == np.int8:
+        return (float(zero_point + 128), 1.0 / scale) if scale else (128.0, 1.0)
     return 127.5, 127.5

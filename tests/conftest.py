@@ -50,6 +50,9 @@ class DaemonProcess:
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         for inherited in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
             full_env.pop(inherited, None)
+        # the daemon imports this tree's edged, whatever is installed in the venv
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(ROOT), full_env.get("PYTHONPATH", "")) if p)
         full_env.update(env or {})
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "edged", "run", "--config", str(self.config_path)],

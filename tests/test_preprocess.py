@@ -95,3 +95,8 @@ def test_pixel_lut_int8_is_pixel_minus_128() -> None:
 def test_pixel_lut_float_with_explicit_normalization() -> None:
     lut = pixel_lut(np.dtype(np.float32), 0.0, 0, 0.0, 255.0)
     assert lut is not None and lut[255] == pytest.approx(1.0) and lut[0] == 0.0
+
+
+def test_unquantized_uint8_input_takes_raw_pixels() -> None:
+    mean, std = default_normalization(np.dtype(np.uint8), 0.0, 0)
+    assert pixel_lut(np.dtype(np.uint8), 0.0, 0, mean, std) is None
