@@ -39,7 +39,15 @@ class ModelConfig(StrictModel):
     edgetpu_path: Path | None = None
     edgetpu_device: str = ""
     top_k: int = Field(5, ge=1, le=1000)
-    threshold: float = Field(0.0, ge=0.0, le=1.0)
+    threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="minimum score (segmentation: pixel fraction); "
+        "default 0.25 for detection, 0 otherwise")
+    classes: list[str | int] | None = Field(
+        None, description="detection: only these classes (labels or indices)")
+    class_thresholds: dict[str, float] = Field(
+        default_factory=dict, description="detection: per-label minimum score")
+    max_detections: int = Field(25, ge=1, le=1000)
+    iou_threshold: float = Field(0.45, ge=0.0, le=1.0, description="YOLO non-max suppression")
     resize: Literal["stretch", "letterbox", "center-crop"] = "stretch"
     interpolation: Literal["nearest", "bilinear"] = "bilinear"
     normalize: NormalizeConfig | None = Field(

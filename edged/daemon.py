@@ -53,7 +53,8 @@ def build_model_parts(config: Config) -> tuple[ModelRunner, Decoder]:
         label_source = f"file:{config.model.labels}"
     ctx = DecoderContext(outputs=runner.outputs, model_path=str(config.model_path),
                          model_config=config.model, label_map=label_map,
-                         label_source=label_source)
+                         label_source=label_source, masks=config.publish.masks,
+                         input_size=runner.input_size)
     decoder = build_decoder(config.model.task, ctx)
     log.info("task %s, labels from %s", decoder.task, label_source or "nowhere (indices only)")
     return runner, decoder
@@ -189,7 +190,7 @@ class Daemon:
     def _apply(self, new: Config) -> None:
         old = self.config
         assert self.parts is not None and self.publisher is not None
-        model_changed = new.model != old.model
+        model_changed = new.model != old.model or new.publish.masks != old.publish.masks
         runner, decoder = build_model_parts(new) if model_changed else \
             (self.parts.runner, self.parts.decoder)
         source = build_source(new.source) if new.source != old.source or model_changed \

@@ -43,6 +43,34 @@ class ClassResult(_Open):
     score: float = Field(ge=0, le=1)
 
 
+class Detection(_Open):
+    index: int
+    label: str | None
+    score: float
+    box: tuple[float, float, float, float] = Field(
+        description="[xmin, ymin, xmax, ymax], normalized to the original frame")
+
+
+class Keypoint(_Open):
+    name: str = Field(description="COCO keypoint name, e.g. nose, left_wrist")
+    x: float = Field(ge=0, le=1, description="normalized to the original frame width")
+    y: float = Field(ge=0, le=1, description="normalized to the original frame height")
+    score: float
+
+
+class SegmentClass(_Open):
+    index: int
+    label: str | None
+    fraction: float = Field(ge=0, le=1, description="share of the map's pixels")
+    box: tuple[float, float, float, float] = Field(description="bounding box, as for detections")
+
+
+class Segmentation(_Open):
+    width: int = Field(description="class map width (the mask PNG's size)")
+    height: int
+    classes: list[SegmentClass]
+
+
 class Prediction(_Open):
     schema_: str = Field(alias="schema", description=f'"{PREDICTION_SCHEMA}"')
     run_id: str = Field(description="unique per daemon start; a new one means a restart")
@@ -56,9 +84,11 @@ class Prediction(_Open):
     model: ModelInfo
     latency_ms: Latency
     classes: list[ClassResult] | None = Field(None, description="classification, best first")
-    detections: list[dict[str, Any]] | None = None
-    keypoints: list[dict[str, Any]] | None = None
-    segmentation: dict[str, Any] | None = None
+    detections: list[Detection] | None = Field(None, description="detection, best first")
+    keypoints: list[Keypoint] | None = Field(None, description="pose")
+    pose_score: float | None = Field(None, description="pose: mean keypoint score")
+    segmentation: Segmentation | None = Field(
+        None, description="per-class summary; the map itself on TOPIC.mask with publish.masks")
 
 
 class Status(_Open):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import zmq
 from conftest import receive_json, subscribe
+from PIL import Image
 
 from edged.messages import Prediction, Status
 
@@ -220,4 +223,48 @@ def test_sighup_with_a_bad_config_keeps_running_the_old_one(testdata: Path,
     assert "reload failed, still running the previous config" in log
     assert "bogus_section (line" in log and "unknown key 'bogus_section'" in log
     assert d.proc.poll() is None
+    assert d.stop() == 0
+
+
+def test_pose_end_to_end(testdata: Path, daemon_factory) -> None:
+    d = daemon_factory({
+        "source": {"type": "images", "path": str(testdata / "images/squat.bmp"), "fps": 20},
+        "model": {"path": str(testdata / "models/movenet_single_pose_lightning_ptq.tflite"),
+                  "interpolation": "nearest", "threads": 1}})
+    [m] = receive_json(subscribe(d.endpoint), 1)
+    msg = Prediction.model_validate(m)
+    assert msg.task == "pose" and msg.keypoints is not None
+    nose = msg.keypoints[0]
+    assert nose.name == "nose"
+    assert (nose.x, nose.y) == (pytest.approx(0.589, abs=0.04), pytest.approx(0.332, abs=0.04))
+    assert d.stop() == 0
+
+
+def test_segmentation_end_to_end_with_masks_topic(testdata: Path, daemon_factory) -> None:
+    d = daemon_factory({
+        "source": {"type": "images", "path": str(testdata / "images/bird_segmentation.bmp"),
+                   "fps": 5},
+        "model": {"path": str(testdata / "models/deeplabv3_mnv2_dm05_pascal_quant.tflite"),
+                  "labels": str(testdata / "labels/pascal_voc_segmentation_labels.txt")},
+        "publish": {"masks": True}})
+    sub = subscribe(d.endpoint, (b"edged.predictions",))  # prefix: also gets .mask
+    got: dict[bytes, list] = {}
+    deadline = time.monotonic() + 30
+    while (len(got.get(b"edged.predictions.mask", [])) < 1 or
+           len(got.get(b"edged.predictions", [])) < 1) and time.monotonic() < deadline:
+        if sub.poll(1000):
+            frames = sub.recv_multipart()
+            got.setdefault(frames[0], []).append(frames)
+    pred = json.loads(got[b"edged.predictions"][0][1])
+    msg = Prediction.model_validate(pred)
+    assert msg.segmentation is not None
+    assert "bird" in {c.label for c in msg.segmentation.classes}
+    assert len(pred) < 4000  # a compact summary, not the 513x513 map
+    topic, header, png = got[b"edged.predictions.mask"][0]
+    meta = json.loads(header)
+    assert meta["run_id"] == pred["run_id"]
+    mask = np.asarray(Image.open(io.BytesIO(png)))
+    reference = np.asarray(Image.open(testdata / "images/bird_segmentation_mask.bmp"))
+    common = int(np.sum(mask == reference))
+    assert common / (mask.size + reference.size - common) > 0.90
     assert d.stop() == 0

@@ -21,6 +21,21 @@ def _describe_classes(raw: dict[str, Any]) -> str:
     return ", ".join(f"{c['label'] or c['index']} {c['score']:.2f}" for c in raw["classes"])
 
 
+def _describe_task(raw: dict[str, Any]) -> str:
+    if raw.get("detections") is not None:
+        return ", ".join(f"{d['label'] or d['index']} {d['score']:.2f} "
+                         f"[{', '.join(f'{v:.2f}' for v in d['box'])}]"
+                         for d in raw["detections"]) or "(no detections)"
+    if raw.get("keypoints") is not None:
+        best = sorted(raw["keypoints"], key=lambda k: -k["score"])[:4]
+        return f"pose {raw.get('pose_score', 0):.2f}: " + ", ".join(
+            f"{k['name']} ({k['x']:.2f}, {k['y']:.2f})" for k in best)
+    if raw.get("segmentation") is not None:
+        seg = sorted(raw["segmentation"]["classes"], key=lambda c: -c["fraction"])
+        return ", ".join(f"{c['label'] or c['index']} {100 * c['fraction']:.1f}%" for c in seg)
+    return raw.get("task", "?")
+
+
 def format_message(r: Received) -> str:
     raw = r.raw
     if raw.get("schema", "").startswith("edged.status/"):
@@ -33,11 +48,7 @@ def format_message(r: Received) -> str:
                                                            if r.restarted else "")
     if raw.get("classes") is not None:
         return head + (_describe_classes(raw) or "(nothing over threshold)") + notes
-    try:
-        from edged.tasks.schema import format_fields  # detection / pose / segmentation
-        return head + format_fields(raw) + notes
-    except ImportError:
-        return head + raw["task"] + notes
+    return head + _describe_task(raw) + notes
 
 
 def run(args: argparse.Namespace) -> int:

@@ -34,6 +34,8 @@ class DecoderContext:
     model_config: Any  # edged.config.ModelConfig (typed loosely to avoid an import cycle)
     label_map: dict[int, str] | None  # raw labels; the task aligns them to its class count
     label_source: str | None
+    masks: bool = False  # publish.masks: the decoder may add a "_mask" side frame
+    input_size: tuple[int, int] = (0, 0)  # model input (width, height)
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ def build(ctx: DecoderContext) -> ClassificationDecoder:
     labels = align_labels(ctx.label_map, n, ctx.label_source or "labels") \
         if ctx.label_map is not None else None
     cfg = ctx.model_config
-    return ClassificationDecoder(info, labels, cfg.top_k, cfg.threshold)
+    return ClassificationDecoder(info, labels, cfg.top_k, cfg.threshold or 0.0)
 
 
 SPEC = TaskSpec(name="classification", matches=matches, build=build)

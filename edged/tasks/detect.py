@@ -1,0 +1,168 @@
+"""Object detection: SSD (TFLite_Detection_PostProcess: boxes, classes, scores, count) and
+YOLO raw outputs (v5 [1, N, 5+C], v8/v11 [1, 4+C, N]). Boxes are published as normalized
+[xmin, ymin, xmax, ymax] of the original frame."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edged.labels import Labels, align_labels
+from edged.preprocess import Transform
+from edged.quant import dequantize
+from edged.runtime.model import TensorInfo
+from edged.tasks import DecoderContext, TaskSpec
+from edged.tasks.nms import nms
+
+
+def _ssd_roles(outputs: list[TensorInfo]) -> dict[str, int] | None:
+    """Which output is boxes / count / the two [1, N] ones, by shape (export order varies)."""
+    if len(outputs) != 4:
+        return None
+    boxes = [i for i, t in enumerate(outputs) if len(t.shape) == 3 and t.shape[2] == 4]
+    count = [i for i, t in enumerate(outputs) if t.shape in ((1,), ())]
+    pairs = [i for i, t in enumerate(outputs) if len(t.shape) == 2 and t.shape[0] == 1]
+    if len(boxes) != 1 or len(count) != 1 or len(pairs) != 2:
+        return None
+    n = outputs[boxes[0]].shape[1]
+    if any(outputs[i].shape[1] != n for i in pairs):
+        return None
+    a, b = pairs
+    names = (outputs[a].name.lower(), outputs[b].name.lower())
+    if "score" in names[0] or "class" in names[1]:
+        a, b = b, a
+    return {"boxes": boxes[0], "count": count[0], "classes": a, "scores": b}
+
+
+def _yolo_layout(outputs: list[TensorInfo]) -> str | None:
+    if len(outputs) != 1 or len(outputs[0].shape) != 3 or outputs[0].shape[0] != 1:
+        return None
+    t = outputs[0]
+    _, a, b = t.shape
+    if t.dtype.kind == "i" and t.scale == 0:  # an integer class map is segmentation
+        return None
+    if a > b and b >= 6:
+        return "v5"  # [1, N, 5 + C]
+    if b > a and a >= 5:
+        return "v8"  # [1, 4 + C, N]
+    return None
+
+
+def matches(outputs: list[TensorInfo]) -> bool:
+    return _ssd_roles(outputs) is not None or _yolo_layout(outputs) is not None
+
+
+def split_ssd(outputs: list[np.ndarray], roles: dict[str, int],
+              infos: list[TensorInfo]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(boxes [n, 4] as x0,y0,x1,y1 in model coords, classes [n], scores [n])."""
+    def real(role: str) -> np.ndarray:
+        t = infos[roles[role]]
+        return dequantize(outputs[roles[role]], t.scale, t.zero_point)
+
+    n = int(real("count").reshape(-1)[0])
+    boxes, classes, scores = real("boxes")[0], real("classes")[0], real("scores")[0]
+    n = max(0, min(n, boxes.shape[0]))
+    classes, scores = classes[:n], scores[:n]
+    # when names did not tell, the class tensor is the one holding whole numbers
+    if not _whole(classes) and _whole(scores):
+        classes, scores = scores, classes
+    yx = boxes[:n]
+    return yx[:, [1, 0, 3, 2]], classes.astype(np.int64), scores
+
+
+def _whole(values: np.ndarray) -> bool:
+    return bool(np.all(values == np.round(values)))
+
+
+def split_yolo(raw: np.ndarray, info: TensorInfo, layout: str,
+               input_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(boxes [n, 4] x0,y0,x1,y1 normalized to the model input, class [n], score [n])."""
+    rows = dequantize(raw[0], info.scale, info.zero_point)
+    if layout == "v8":
+        rows = rows.T  # -> [N, 4 + C]
+        cls_scores = rows[:, 4:]
+    else:
+        cls_scores = rows[:, 5:] * rows[:, 4:5]  # class probability x objectness
+    classes = cls_scores.argmax(axis=1)
+    scores = cls_scores[np.arange(len(rows)), classes]
+    cx, cy, w, h = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
+    if rows.size and float(np.max(rows[:, :4])) > 2.0:  # pixels of the input, not 0..1
+        iw, ih = input_size
+        cx, w, cy, h = cx / iw, w / iw, cy / ih, h / ih
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    return boxes, classes, scores
+
+
+class DetectionDecoder:
+    task = "detection"
+
+    def __init__(self, infos: list[TensorInfo], labels: Labels | None, cfg: Any,
+                 input_size: tuple[int, int]) -> None:
+        self.infos, self.labels, self.input_size = infos, labels, input_size
+        self.ssd = _ssd_roles(infos)
+        self.yolo = None if self.ssd else _yolo_layout(infos)
+        self.threshold = 0.25 if cfg.threshold is None else cfg.threshold
+        self.class_thresholds: dict[str, float] = dict(cfg.class_thresholds or {})
+        self.allowed = {str(c) for c in cfg.classes} if cfg.classes else None
+        self.max_detections = cfg.max_detections
+        self.iou_threshold = cfg.iou_threshold
+
+    def candidates(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+        if self.ssd is not None:
+            return split_ssd(outputs, self.ssd, self.infos)
+        assert self.yolo is not None
+        return split_yolo(outputs[0], self.infos[0], self.yolo, self.input_size)
+
+    def decode(self, outputs: list[np.ndarray], transform: Transform) -> dict[str, Any]:
+        boxes, classes, scores = self.candidates(outputs)
+        keep = self._filter(boxes, classes, scores)
+        boxes, classes, scores = boxes[keep], classes[keep], scores[keep]
+        if self.yolo is not None:  # SSD's post-processing op has already done NMS
+            kept = nms(boxes, scores, classes, self.iou_threshold, self.max_detections)
+            boxes, classes, scores = boxes[kept], classes[kept], scores[kept]
+        else:
+            order = np.argsort(-scores, kind="stable")[:self.max_detections]
+            boxes, classes, scores = boxes[order], classes[order], scores[order]
+        return {"detections": [self._detection(b, int(c), float(s), transform)
+                               for b, c, s in zip(boxes, classes, scores, strict=True)]}
+
+    def _filter(self, boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        ok = (scores >= self.threshold) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        if self.allowed is not None or self.class_thresholds:
+            for i in np.flatnonzero(ok):
+                label = self.labels.get(int(classes[i])) if self.labels else None
+                keys = {str(int(classes[i])), label or ""}
+                if self.allowed is not None and not keys & self.allowed:
+                    ok[i] = False
+                elif label in self.class_thresholds and scores[i] < self.class_thresholds[label]:
+                    ok[i] = False
+        return np.flatnonzero(ok)
+
+    def _detection(self, box: np.ndarray, index: int, score: float,
+                   transform: Transform) -> dict[str, Any]:
+        x0, x1 = transform.x(np.clip(box[[0, 2]], 0, 1))
+        y0, y1 = transform.y(np.clip(box[[1, 3]], 0, 1))
+        return {"index": index, "label": self.labels.get(index) if self.labels else None,
+                "score": round(score, 5),
+                "box": [round(float(v), 5) for v in (x0, y0, x1, y1)]}
+
+
+def _class_count(infos: list[TensorInfo]) -> int | None:
+    layout = _yolo_layout(infos)
+    if layout == "v5":
+        return infos[0].shape[2] - 5
+    if layout == "v8":
+        return infos[0].shape[1] - 4
+    return None
+
+
+def build(ctx: DecoderContext) -> DetectionDecoder:
+    labels = None
+    if ctx.label_map is not None:
+        n = _class_count(ctx.outputs) or max(ctx.label_map) + 1
+        labels = align_labels(ctx.label_map, n, ctx.label_source or "labels")
+    return DetectionDecoder(ctx.outputs, labels, ctx.model_config, ctx.input_size)
+
+
+SPEC = TaskSpec(name="detection", matches=matches, build=build)

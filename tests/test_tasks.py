@@ -1,0 +1,210 @@
+"""Pose, segmentation and detection decoders: real models where testdata has them, tensors
+with known answers where it does not."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edged.config import parse_config
+from edged.daemon import build_model_parts
+from edged.preprocess import Resizer, Transform
+from edged.runtime.model import TensorInfo
+from edged.sources.images import decode_image
+from edged.tasks import DecoderContext, build_decoder, detect_task
+from edged.tasks.detect import DetectionDecoder
+from edged.tasks.nms import nms
+
+
+def run_model(config_text: str, image: np.ndarray, interpolation: str = "bilinear",
+              mode: str = "stretch"):
+    runner, decoder = build_model_parts(parse_config(config_text))
+    buf = np.empty((runner.input_size[1], runner.input_size[0], 3), np.uint8)
+    resizer = Resizer((image.shape[1], image.shape[0]), runner.input_size, mode,  # type: ignore[arg-type]
+                      interpolation)  # type: ignore[arg-type]
+    resizer(image, buf)
+    runner.set_input(buf)
+    runner.invoke()
+    outputs = runner.new_output_buffers()
+    runner.copy_outputs(outputs)
+    return decoder, decoder.decode(outputs, resizer.transform)
+
+
+@pytest.mark.testdata
+def test_movenet_on_squat_matches_the_reference(testdata: Path) -> None:
+    decoder, out = run_model(
+        f"model:\n  path: {testdata}/models/movenet_single_pose_lightning_ptq.tflite\n",
+        decode_image(testdata / "images/squat.bmp"), interpolation="nearest")
+    assert decoder.task == "pose"
+    reference = testdata / "reference/movenet_single_pose_lightning_ptq_squat.csv"
+    ref = list(csv.DictReader(reference.open()))
+    points = out["keypoints"]
+    assert [p["name"] for p in points][:3] == ["nose", "left_eye", "right_eye"]
+    assert len(points) == len(ref) == 17
+    for p, r in zip(points, ref, strict=True):
+        assert p["x"] == pytest.approx(float(r["keypoint_x"]), abs=0.04), p["name"]
+        assert p["y"] == pytest.approx(float(r["keypoint_y"]), abs=0.04), p["name"]
+
+
+def upstream_iou(pred: np.ndarray, mask: np.ndarray) -> float:
+    """The upstream (coral) measure: equal pixels / (|a| + |b| - equal pixels)."""
+    common = int(np.sum(pred == mask))
+    return common / (pred.size + mask.size - common)
+
+
+@pytest.mark.testdata
+def test_deeplab_bird_summary_and_mask_iou(testdata: Path) -> None:
+    decoder, out = run_model(
+        f"model:\n  path: {testdata}/models/deeplabv3_mnv2_dm05_pascal_quant.tflite\n"
+        f"  labels: {testdata}/labels/pascal_voc_segmentation_labels.txt\n"
+        "publish:\n  masks: true\n",
+        decode_image(testdata / "images/bird_segmentation.bmp"))
+    seg = out["segmentation"]
+    assert (seg["width"], seg["height"]) == (513, 513)
+    by_label = {c["label"]: c for c in seg["classes"]}
+    assert by_label["bird"]["fraction"] > 0.15
+    assert sum(c["fraction"] for c in seg["classes"]) == pytest.approx(1.0, abs=1e-3)
+    x0, y0, x1, y1 = by_label["bird"]["box"]
+    assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
+    pred = np.asarray(Image.open(io.BytesIO(out["_mask"])))
+    mask = np.asarray(Image.open(testdata / "images/bird_segmentation_mask.bmp"))
+    assert upstream_iou(pred, mask) > 0.90
+
+
+@pytest.mark.testdata
+def test_auto_task_detection_for_every_test_model(testdata: Path) -> None:
+    expected = {"mobilenet_v2_1.0_224_quant.tflite": "classification",
+                "mobilenet_v1_0.25_128_quant.tflite": "classification",
+                "movenet_single_pose_lightning_ptq.tflite": "pose",
+                "deeplabv3_mnv2_dm05_pascal_quant.tflite": "segmentation"}
+    for name, task in expected.items():
+        runner, decoder = build_model_parts(parse_config(
+            f"model:\n  path: {testdata}/models/{name}\n"))
+        assert decoder.task == task, name
+        assert detect_task(runner.outputs) == task
+
+
+# --- detection on tensors with known boxes ------------------------------------------------
+
+def cfg(**kw: object) -> SimpleNamespace:
+    base = {"threshold": 0.5, "class_thresholds": {}, "classes": None, "max_detections": 10,
+            "iou_threshold": 0.5, "top_k": 5}
+    return SimpleNamespace(**{**base, **kw})
+
+
+def yolo_v8_tensor(dets: list[tuple[float, float, float, float, int, float]], n: int = 50,
+                   classes: int = 3, size: int = 320) -> np.ndarray:
+    """[1, 4 + C, N] with the given (cx, cy, w, h in pixels, class, score) and noise rows."""
+    t = np.zeros((1, 4 + classes, n), np.float32)
+    t[0, :4, :] = 10.0  # tiny background boxes with zero scores
+    for j, (cx, cy, w, h, c, s) in enumerate(dets):
+        t[0, :4, j] = (cx, cy, w, h)
+        t[0, 4 + c, j] = s
+    return t
+
+
+def yolo_decoder(shape: tuple[int, ...], dtype=np.float32, scale=0.0, zp=0,
+                 labels: list[str] | None = None, **kw: object) -> DetectionDecoder:
+    info = TensorInfo(0, "output0", shape, np.dtype(dtype), scale, zp)
+    label_map = dict(enumerate(labels)) if labels else None
+    ctx = DecoderContext([info], "m.tflite", cfg(**kw), label_map, "test", input_size=(320, 320))
+    dec = build_decoder("detection", ctx)
+    assert isinstance(dec, DetectionDecoder)
+    return dec
+
+
+def test_yolo_v8_boxes_scores_and_class_aware_nms() -> None:
+    t = yolo_v8_tensor([(160, 80, 64, 32, 0, 0.9),   # kept
+                        (162, 80, 64, 32, 0, 0.8),   # same class, overlaps: suppressed
+                        (162, 80, 64, 32, 2, 0.7),   # other class, overlaps: kept
+                        (40, 300, 20, 20, 1, 0.3)])  # under the threshold
+    dec = yolo_decoder(t.shape, labels=["person", "car", "dog"])
+    dets = dec.decode([t], Transform())["detections"]
+    assert [(d["label"], d["score"]) for d in dets] == [("person", 0.9), ("dog", 0.7)]
+    assert dets[0]["box"] == pytest.approx([0.4, 0.2, 0.6, 0.3])
+
+
+def test_yolo_v5_layout_multiplies_objectness_and_int8_dequantizes() -> None:
+    real = np.zeros((1, 30, 5 + 2), np.float32)
+    real[0, :, :4] = 0.01
+    real[0, 3] = [0.5, 0.5, 0.2, 0.4, 0.9, 0.1, 1.0]  # normalized coords, class 1, 0.9
+    scale, zp = 1 / 128, 0
+    q = np.clip(np.round(real / scale) + zp, -128, 127).astype(np.int8)
+    dec = yolo_decoder(q.shape, np.int8, scale, zp)
+    [d] = dec.decode([q], Transform())["detections"]
+    assert d["index"] == 1 and d["score"] == pytest.approx(0.9 * 127 / 128, abs=0.01)
+    assert d["box"] == pytest.approx([0.4, 0.3, 0.6, 0.7], abs=0.01)
+
+
+def test_yolo_no_detections_and_all_over_threshold_capped() -> None:
+    empty = yolo_v8_tensor([])
+    assert yolo_decoder(empty.shape).decode([empty], Transform()) == {"detections": []}
+    many = yolo_v8_tensor([(16 + 32 * i, 16, 20, 20, 0, 0.6 + i * 0.01) for i in range(9)])
+    dets = yolo_decoder(many.shape, max_detections=4).decode([many], Transform())["detections"]
+    assert [d["score"] for d in dets] == [0.68, 0.67, 0.66, 0.65]
+
+
+def test_ties_keep_the_lower_index_and_degenerate_boxes_are_dropped() -> None:
+    t = yolo_v8_tensor([(50, 50, 20, 20, 0, 0.8), (250, 250, 20, 20, 0, 0.8),
+                        (100, 100, 0, 20, 0, 0.95), (100, 100, 20, -5, 0, 0.95)])
+    dets = yolo_decoder(t.shape).decode([t], Transform())["detections"]
+    assert [d["box"][0] for d in dets] == pytest.approx([40 / 320, 240 / 320])
+
+
+def test_allow_list_and_per_class_thresholds() -> None:
+    t = yolo_v8_tensor([(50, 50, 20, 20, 0, 0.8), (150, 150, 20, 20, 1, 0.8),
+                        (250, 250, 20, 20, 2, 0.6)])
+    labels = ["person", "car", "dog"]
+    only = yolo_decoder(t.shape, labels=labels, classes=["car", 2])
+    assert [d["label"] for d in only.decode([t], Transform())["detections"]] == ["car", "dog"]
+    strict = yolo_decoder(t.shape, labels=labels, class_thresholds={"dog": 0.7})
+    assert [d["label"] for d in strict.decode([t], Transform())["detections"]] == ["person", "car"]
+
+
+@pytest.mark.parametrize("mode", ["stretch", "letterbox", "center-crop"])
+def test_boxes_are_mapped_back_to_the_original_frame(mode: str) -> None:
+    """A box found in model space lands where the object is in a 640x480 frame."""
+    r = Resizer((640, 480), (320, 320), mode)  # type: ignore[arg-type]
+    frame_box = np.array([0.5, 0.25, 0.75, 0.75])  # the object, normalized in the frame
+    # where that object appears in the model input: invert x = m * scale + offset
+    tr = r.transform
+    mx = (frame_box[[0, 2]] - tr.offset_x) / tr.scale_x
+    my = (frame_box[[1, 3]] - tr.offset_y) / tr.scale_y
+    cx, cy = mx.mean() * 320, my.mean() * 320
+    w, h = (mx[1] - mx[0]) * 320, (my[1] - my[0]) * 320
+    t = yolo_v8_tensor([(cx, cy, w, h, 0, 0.9)])
+    [d] = yolo_decoder(t.shape).decode([t], r.transform)["detections"]
+    expected = frame_box if mode != "center-crop" else np.clip(frame_box, 0.125, 0.875)
+    assert d["box"] == pytest.approx(expected.tolist(), abs=1e-3)
+
+
+def test_ssd_outputs_found_by_shape_whatever_their_order() -> None:
+    n = 5
+    boxes = np.zeros((1, n, 4), np.float32)
+    boxes[0, 0] = [0.1, 0.2, 0.5, 0.6]  # ymin, xmin, ymax, xmax
+    boxes[0, 1] = [0.3, 0.3, 0.4, 0.4]
+    classes = np.array([[3, 1, 0, 0, 0]], np.float32)
+    scores = np.array([[0.9, 0.4, 0.1, 0, 0]], np.float32)
+    count = np.array([3], np.float32)
+    tensors = {"count": count, "scores": scores, "boxes": boxes, "classes": classes}
+    order = ["count", "scores", "boxes", "classes"]  # shuffled, names tell nothing
+    infos = [TensorInfo(i, f"StatefulPartitionedCall:{i}", tensors[k].shape, np.dtype(np.float32),
+                        0.0, 0) for i, k in enumerate(order)]
+    ctx = DecoderContext(infos, "ssd.tflite", cfg(threshold=0.3), None, None, input_size=(64, 64))
+    dec = build_decoder("auto", ctx)
+    assert dec.task == "detection"
+    dets = dec.decode([tensors[k] for k in order], Transform())["detections"]
+    assert [(d["index"], d["score"]) for d in dets] == [(3, 0.9), (1, 0.4)]
+    assert dets[0]["box"] == pytest.approx([0.2, 0.1, 0.6, 0.5])
+
+
+def test_nms_keeps_best_and_is_class_aware() -> None:
+    b = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [0, 0, 10, 10]], np.float64)
+    kept = nms(b, np.array([0.5, 0.9, 0.7]), np.array([0, 0, 1]), 0.5, 10)
+    assert kept.tolist() == [1, 2]
