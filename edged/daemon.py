@@ -19,6 +19,7 @@ from edged.errors import EX_SOFTWARE, ConfigError, EdgedError
 from edged.frames import monotonic_ns
 from edged.labels import read_label_file
 from edged.messages import STATUS_SCHEMA, PredictionBuilder
+from edged.metadata import packed_labels
 from edged.notify import Notifier
 from edged.pipeline import Health, Pipeline, ResultSlot
 from edged.publisher import Publisher
@@ -43,21 +44,25 @@ class Parts:
     runner: ModelRunner
     decoder: Decoder
     source: Source
+    labels: str | None = None  # where the labels came from: file:…, metadata:…, or None
 
 
-def build_model_parts(config: Config) -> tuple[ModelRunner, Decoder]:
+def build_model_parts(config: Config) -> tuple[ModelRunner, Decoder, str | None]:
     runner = load_model(config)
     label_map, label_source = None, None
     if config.model.labels is not None:
         label_map = read_label_file(config.model.labels)
         label_source = f"file:{config.model.labels}"
+    elif (packed := packed_labels(config.model_path)) is not None:
+        label_map, member = packed
+        label_source = f"metadata:{config.model_path.name}:{member}"
     ctx = DecoderContext(outputs=runner.outputs, model_path=str(config.model_path),
                          model_config=config.model, label_map=label_map,
                          label_source=label_source, masks=config.publish.masks,
                          input_size=runner.input_size)
     decoder = build_decoder(config.model.task, ctx)
     log.info("task %s, labels from %s", decoder.task, label_source or "nowhere (indices only)")
-    return runner, decoder
+    return runner, decoder, label_source
 
 
 class Daemon:
@@ -96,8 +101,8 @@ class Daemon:
         try:
             self.notify.status(f"loading model {self.config.model_path.name}")
             self.notify.extend_timeout(60)
-            runner, decoder = build_model_parts(self.config)
-            self.parts = Parts(runner, decoder, build_source(self.config.source))
+            runner, decoder, labels = build_model_parts(self.config)
+            self.parts = Parts(runner, decoder, build_source(self.config.source), labels)
             self.publisher = Publisher(self.config.publish)
             self.publisher.bind()
             self._start_pipeline()
@@ -191,8 +196,8 @@ class Daemon:
         old = self.config
         assert self.parts is not None and self.publisher is not None
         model_changed = new.model != old.model or new.publish.masks != old.publish.masks
-        runner, decoder = build_model_parts(new) if model_changed else \
-            (self.parts.runner, self.parts.decoder)
+        runner, decoder, labels = build_model_parts(new) if model_changed else \
+            (self.parts.runner, self.parts.decoder, self.parts.labels)
         source = build_source(new.source) if new.source != old.source or model_changed \
             else self.parts.source
         if self.pipeline is not None:
@@ -203,7 +208,7 @@ class Daemon:
             self.publisher.bind()
         logging.getLogger("edged").setLevel(new.log.level)
         self.config = new
-        self.parts = Parts(runner, decoder, source)
+        self.parts = Parts(runner, decoder, source, labels)
         self._start_pipeline()
 
     # --- publishing (publish thread) -------------------------------------------------------
@@ -252,6 +257,7 @@ class Daemon:
             "subscribers": self.publisher.subscribers if self.publisher else 0,
             "source": parts.source.describe() if parts else "",
             "model": parts.runner.describe() if parts else {},
+            "labels": parts.labels if parts else None,
         }
 
     def _status_payload(self) -> bytes:

@@ -105,6 +105,8 @@ class Status(_Open):
     subscribers: int
     source: str
     model: ModelInfo
+    labels: str | None = Field(None, description="label source: file:PATH, "
+                               "metadata:MODEL:MEMBER (packed in the .tflite), or null")
     reason: str | None = Field(None, description="why degraded, when it is")
 
 

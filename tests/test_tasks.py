@@ -24,7 +24,7 @@ from edged.tasks.nms import nms
 
 def run_model(config_text: str, image: np.ndarray, interpolation: str = "bilinear",
               mode: str = "stretch"):
-    runner, decoder = build_model_parts(parse_config(config_text))
+    runner, decoder, _ = build_model_parts(parse_config(config_text))
     buf = np.empty((runner.input_size[1], runner.input_size[0], 3), np.uint8)
     resizer = Resizer((image.shape[1], image.shape[0]), runner.input_size, mode,  # type: ignore[arg-type]
                       interpolation)  # type: ignore[arg-type]
@@ -84,7 +84,7 @@ def test_auto_task_detection_for_every_test_model(testdata: Path) -> None:
                 "movenet_single_pose_lightning_ptq.tflite": "pose",
                 "deeplabv3_mnv2_dm05_pascal_quant.tflite": "segmentation"}
     for name, task in expected.items():
-        runner, decoder = build_model_parts(parse_config(
+        runner, decoder, _ = build_model_parts(parse_config(
             f"model:\n  path: {testdata}/models/{name}\n"))
         assert decoder.task == task, name
         assert detect_task(runner.outputs) == task
@@ -208,3 +208,28 @@ def test_nms_keeps_best_and_is_class_aware() -> None:
     b = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [0, 0, 10, 10]], np.float64)
     kept = nms(b, np.array([0.5, 0.9, 0.7]), np.array([0, 0, 1]), 0.5, 10)
     assert kept.tolist() == [1, 2]
+
+
+@pytest.mark.testdata
+def test_labels_packed_in_the_model_are_used_when_none_are_configured(testdata: Path,
+                                                                     caplog) -> None:
+    import logging
+
+    from edged.metadata import packed_labels
+    packed = packed_labels(testdata / "models/mobilenet_v2_1.0_224_quant.tflite")
+    assert packed is not None and packed[1] == "imagenet_labels.txt"
+    assert packed_labels(testdata / "models/movenet_single_pose_lightning_ptq.tflite") is None
+    with caplog.at_level(logging.INFO, logger="edged.daemon"):
+        _, out = run_model(
+            f"model:\n  path: {testdata}/models/mobilenet_v2_1.0_224_quant.tflite\n",
+            decode_image(testdata / "images/parrot.jpg"))
+    assert out["classes"][0]["label"] == "macaw"
+    assert "labels from metadata:mobilenet_v2_1.0_224_quant.tflite:imagenet_labels.txt" \
+        in caplog.text
+
+
+def test_garbage_zip_tail_is_not_labels(tmp_path: Path) -> None:
+    from edged.metadata import packed_labels
+    f = tmp_path / "m.tflite"
+    f.write_bytes(b"\0" * 100 + b"PK\x05\x06" + b"\xff" * 18)
+    assert packed_labels(f) is None
