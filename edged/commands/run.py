@@ -8,22 +8,13 @@ from pathlib import Path
 from edged.config import Config, load_config
 from edged.daemon import Daemon, StopRequested
 from edged.errors import ConfigError, EdgedError
+from edged.logsetup import setup_logging
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", type=Path,
                    help="YAML config (default: the embedded demo: synthetic shapes, demo model)")
     p.add_argument("--endpoint", help="override publish.endpoint")
-
-
-def setup_logging(level: str) -> None:
-    try:
-        from edged.logsetup import setup_logging as journal_setup
-    except ImportError:
-        logging.basicConfig(level=level, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        return
-    journal_setup(level)
 
 
 def run(args: argparse.Namespace) -> int:
