@@ -51,7 +51,9 @@ class Handoff(Generic[T]):
             if not self._pending and not self._closed:
                 self._cond.wait(timeout)
             if self._pending:
-                return self._pending.popleft()
+                slot = self._pending.popleft()
+                self._cond.notify_all()  # a producer may wait for the slot to be taken
+                return slot
             if self._closed:
                 raise Closed
             return None
@@ -65,6 +67,11 @@ class Handoff(Generic[T]):
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+    def wait_taken(self, timeout: float) -> bool:
+        """Wait until the consumer has taken every pending slot; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pending or self._closed, timeout)
 
     def pending(self) -> int:
         with self._cond:

@@ -87,6 +87,8 @@ class Pipeline:
         self.results: Handoff[ResultSlot] = Handoff(
             [ResultSlot(runner.new_output_buffers()) for _ in range(4)], capacity=2)
         self._stop = threading.Event()
+        self._invoke_s = 0.0  # moving averages that pace pulled sources
+        self._preprocess_s = 0.0
         self._threads = [threading.Thread(target=self._guard(f), name=f"edged-{n}", daemon=True)
                          for n, f in (("capture", self._capture_loop),
                                       ("inference", self._inference_loop),
@@ -150,6 +152,8 @@ class Pipeline:
         failures, delay, opened = 0, self.backoff.initial_s, False
         try:
             while not self._stop.is_set():
+                if not self.source.live and not self._pace_pulled_source():
+                    continue
                 try:
                     if not opened:
                         self.source.target_size = self.runner.input_size
@@ -184,6 +188,20 @@ class Pipeline:
         finally:
             self.frames.close()
 
+    def _pace_pulled_source(self) -> bool:
+        """For a pulled source: make the next frame just in time for the next invoke.
+
+        Waits until inference has taken the previous frame, then until it is about to finish
+        (its typical invoke time minus our typical preprocess time), so the frame is neither
+        stale when inference takes it nor late. False if inference has not taken it yet.
+        """
+        if not self.frames.wait_taken(0.5):
+            return False
+        lead = 0.8 * self._invoke_s - self._preprocess_s  # 20% slack: never late
+        if lead > 0:
+            self._stop.wait(lead)
+        return True
+
     def _preprocess(self, frame: Frame) -> None:
         t0 = time.perf_counter()
         slot = self.frames.acquire()
@@ -193,7 +211,9 @@ class Pipeline:
         slot.capture_ns = frame.capture_ns
         slot.frame_size = frame.size
         slot.transform = resizer.transform
-        slot.preprocess_ms = (time.perf_counter() - t0) * 1e3
+        elapsed = time.perf_counter() - t0
+        slot.preprocess_ms = elapsed * 1e3
+        self._preprocess_s += (elapsed - self._preprocess_s) * 0.1  # moving average
         self.stats.captured += 1
         self.frames.put(slot)
         self.stats.dropped_capture = self.frames.dropped
@@ -235,6 +255,7 @@ class Pipeline:
                 runner.copy_outputs(out.outputs)
                 out.preprocess_ms = slot.preprocess_ms + (t1 - t0) * 1e3
                 out.inference_ms = (t2 - t1) * 1e3
+                self._invoke_s += ((t2 - t1) - self._invoke_s) * 0.1  # moving average
                 self.stats.inferred += 1
                 self.stats.record_inference(out.inference_ms)
                 results.put(out)

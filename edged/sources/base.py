@@ -35,6 +35,11 @@ class Source(abc.ABC):
     #: can scale in hardware (the Pi ISP) may deliver frames at that size directly.
     target_size: tuple[int, int] | None = None
 
+    #: A live source (a camera, a stream) produces frames whether or not we keep up: the
+    #: newest wins. A pulled source (files, synthetic) makes a frame only when asked, so the
+    #: pipeline asks for the next one only when inference has taken the previous one.
+    live: bool = True
+
     @abc.abstractmethod
     def open(self) -> None: ...
 

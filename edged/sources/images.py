@@ -49,6 +49,8 @@ class ImagesSource(Source):
     Images that fail to decode are skipped with a warning as long as one decodes.
     """
 
+    live = False
+
     def __init__(self, config: ImagesSourceConfig) -> None:
         self.config = config
         self._images: list[np.ndarray] = []

@@ -104,6 +104,7 @@ class OpenCVSource(Source):
     def __init__(self, config: OpenCVSourceConfig) -> None:
         self.config = config
         self.kind, self.target = classify_device(config.device)
+        self.live = self.kind != "file"  # a video file is pulled like images
         self._cv2: ModuleType | None = None
         self._cap: Any = None
         self._bgr: np.ndarray | None = None

@@ -34,6 +34,8 @@ class SyntheticSource(Source):
     and benchmarks measure the pipeline, not the generator.
     """
 
+    live = False
+
     def __init__(self, config: SyntheticSourceConfig) -> None:
         self.config = config
         self._frames: list[np.ndarray] = []

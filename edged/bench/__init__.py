@@ -1,0 +1,1 @@
+"""``edged bench``: the bare interpreter and the full daemon path, measured side by side."""
