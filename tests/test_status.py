@@ -1,0 +1,40 @@
+"""``edged status`` against a real daemon, and with none running."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def status(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edged", "status", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_status_without_a_daemon_exits_2(tmp_path: Path) -> None:
+    r = status("--endpoint", f"ipc://{tmp_path}/none.sock", "--timeout", "0.5")
+    assert r.returncode == 2
+    assert "edged is not running" in r.stderr
+
+
+@pytest.mark.testdata
+def test_status_of_a_running_daemon(testdata: Path, daemon_factory) -> None:
+    d = daemon_factory({
+        "source": {"type": "images", "path": str(testdata / "images/cat.bmp"), "fps": 20},
+        "model": {"path": str(testdata / "models/mobilenet_v1_0.25_128_quant.tflite")},
+        "publish": {"status_interval": 3600}})
+    # the config names the endpoint; the daemon answers a new status subscriber at once
+    from conftest import receive_json, subscribe
+    receive_json(subscribe(d.endpoint), 1)
+    r = status("--config", str(d.config_path), "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["state"] == "running" and s["frames"]["published"] >= 1
+    assert s["labels"] == "metadata:mobilenet_v1_0.25_128_quant.tflite:imagenet_labels.txt"
+    text = status("--endpoint", d.endpoint)
+    assert text.returncode == 0 and "state:       running" in text.stdout
+    assert d.stop() == 0
