@@ -27,7 +27,9 @@ def decode_image(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
             return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    # Pillow reports some corrupt files as SyntaxError, and oversized ones as a bomb
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError,
+            Image.DecompressionBombError) as exc:
         raise SourceError(f"image {path}: cannot be decoded ({exc})", transient=False) from None
 
 
