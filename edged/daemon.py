@@ -142,10 +142,7 @@ class Daemon:
         last_ping, pinged_at = -1, time.monotonic()
         code = 0
         while True:
-            try:
-                signum = self._signals.get(timeout=0.2)
-            except queue.Empty:
-                signum = None
+            signum = self._next_signal(timeout=0.2)
             if signum in (signal.SIGTERM, signal.SIGINT):
                 log.info("stopping on %s", signal.Signals(signum).name)
                 break
@@ -166,6 +163,21 @@ class Daemon:
                 pinged_at = time.monotonic()
         self.shutdown()
         return code
+
+    def _next_signal(self, timeout: float) -> int | None:
+        """The next signal to act on. A burst of SIGHUPs is one reload; a stop request in the
+        burst wins."""
+        try:
+            signum = self._signals.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        while signum == signal.SIGHUP:
+            try:
+                following = self._signals.get_nowait()
+            except queue.Empty:
+                break
+            signum = following if following != signal.SIGHUP else signum
+        return signum
 
     def shutdown(self) -> None:
         self.notify.stopping()
