@@ -68,6 +68,9 @@ class PublishConfig(StrictModel):
     topic: str = Field("edged.predictions", min_length=1)
     hwm: int = Field(100, ge=1, description="messages queued per subscriber before dropping")
     linger_ms: int = Field(200, ge=0, le=10_000)
+    group: str | None = Field(
+        None, description="ipc: give the socket and its folder to this group (0660 / 0750), "
+        "so only its members can subscribe; under systemd the service's own group already is")
     masks: bool = Field(False, description="publish segmentation masks on TOPIC.mask")
     frames: bool = Field(False, description="publish the JPEG of each inferred frame")
     status_topic: str = Field("edged.status", min_length=1)

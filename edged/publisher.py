@@ -95,11 +95,28 @@ class Publisher:
             hint = " (another process is bound to it)" if exc.errno == errno.EADDRINUSE else ""
             raise PublishError(f"cannot bind {endpoint}: {exc.strerror}{hint}") from None
         if endpoint.startswith("ipc://"):
-            os.chmod(endpoint[len("ipc://"):], 0o660)
+            self._restrict(Path(endpoint[len("ipc://"):]))
         self._monitor = sock.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
         self.socket = sock
         log.info("publishing on %s (topic %s, hwm %d)", endpoint, self.config.topic,
                  self.config.hwm)
+
+    def _restrict(self, sock_path: Path) -> None:
+        """Only the owner and the group may connect: socket 0660, folder group-traversable."""
+        os.chmod(sock_path, 0o660)
+        group = self.config.group
+        if group is None:
+            return
+        import grp
+
+        try:
+            gid = grp.getgrnam(group).gr_gid
+            for path in (sock_path.parent, sock_path):
+                os.chown(path, -1, gid)
+            os.chmod(sock_path.parent, 0o750)
+        except (KeyError, PermissionError) as exc:
+            raise PublishError(f"publish.group {group}: cannot give {sock_path} to it "
+                               f"({exc})") from None
 
     def send(self, frames: list[bytes]) -> bool:
         """Send one multipart message without blocking; False if ZeroMQ refused it."""
