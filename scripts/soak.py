@@ -80,7 +80,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--minutes", type=float, default=30)
     p.add_argument("--model", type=Path,
-                   default=ROOT.parent / "shared/testdata/models/mobilenet_v1_0.25_128_quant.tflite")
+                   default=ROOT.parent / "shared/testdata/models/"
+                   "mobilenet_v1_0.25_128_quant.tflite")
     p.add_argument("--fps", type=float, default=100)
     p.add_argument("--subscribers", type=int, default=4)
     p.add_argument("--json", type=Path)

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import receive_json, subscribe
 from test_systemd import NotifySocket
 

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import receive_json, subscribe
 
 pytestmark = pytest.mark.testdata

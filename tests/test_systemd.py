@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import receive_json, subscribe
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -194,8 +194,8 @@ def test_ssd_outputs_found_by_shape_whatever_their_order() -> None:
     count = np.array([3], np.float32)
     tensors = {"count": count, "scores": scores, "boxes": boxes, "classes": classes}
     order = ["count", "scores", "boxes", "classes"]  # shuffled, names tell nothing
-    infos = [TensorInfo(i, f"StatefulPartitionedCall:{i}", tensors[k].shape, np.dtype(np.float32),
-                        0.0, 0) for i, k in enumerate(order)]
+    infos = [TensorInfo(i, f"output_{i}", tensors[k].shape, np.dtype(np.float32), 0.0, 0)
+             for i, k in enumerate(order)]
     ctx = DecoderContext(infos, "ssd.tflite", cfg(threshold=0.3), None, None, input_size=(64, 64))
     dec = build_decoder("auto", ctx)
     assert dec.task == "detection"
@@ -233,3 +233,58 @@ def test_garbage_zip_tail_is_not_labels(tmp_path: Path) -> None:
     f = tmp_path / "m.tflite"
     f.write_bytes(b"\0" * 100 + b"PK\x05\x06" + b"\xff" * 18)
     assert packed_labels(f) is None
+
+
+# --- SSD: a generated model that really contains TFLite_Detection_PostProcess --------------
+
+SSD_MODEL = Path(__file__).parent / "models" / "ssd_grid.tflite"  # scripts/make_ssd_test_model.py
+
+
+def test_ssd_model_really_has_the_postprocess_op_and_shuffled_outputs() -> None:
+    from edged.runtime.modelfile import read_model_file
+
+    assert "TFLite_Detection_PostProcess" in read_model_file(SSD_MODEL).operator_codes
+    runner, decoder, _ = build_model_parts(parse_config(f"model:\n  path: {SSD_MODEL}\n"))
+    assert decoder.task == "detection"
+    shapes = [t.shape for t in runner.outputs]
+    assert shapes != [(1, 10, 4), (1, 10), (1, 10), (1,)]  # not in the op's own order
+
+
+@pytest.mark.parametrize("mode,frame_size", [("stretch", (640, 480)),
+                                             ("letterbox", (512, 256)),
+                                             ("center-crop", (640, 320))])
+def test_ssd_boxes_land_on_the_object_for_every_resize_mode(mode: str,
+                                                            frame_size: tuple[int, int]) -> None:
+    """Paint exactly the frame region that one grid cell of the model sees; the detector must
+    report that region, in frame coordinates, whatever the resize did."""
+    w, h = frame_size
+    tr = Resizer(frame_size, (64, 64), mode).transform  # type: ignore[arg-type]
+    cell = (0.5, 0.25, 0.75, 0.5)  # model-normalized x0, y0, x1, y1: grid row 1, column 2
+    region = (float(tr.x(cell[0])), float(tr.y(cell[1])), float(tr.x(cell[2])),
+              float(tr.y(cell[3])))
+    frame = np.zeros((h, w, 3), np.uint8)
+    rows = slice(round(region[1] * h), round(region[3] * h))
+    frame[rows, round(region[0] * w):round(region[2] * w)] = 255
+    _, out = run_model(f"model:\n  path: {SSD_MODEL}\n  resize: {mode}\n", frame,
+                       interpolation="nearest", mode=mode)
+    [det] = out["detections"]
+    assert det["index"] == 0 and det["score"] > 0.9
+    assert det["box"] == pytest.approx(list(region), abs=1e-3)
+
+
+def test_ssd_black_frame_has_no_detections() -> None:
+    _, out = run_model(f"model:\n  path: {SSD_MODEL}\n", np.zeros((64, 64, 3), np.uint8))
+    assert out == {"detections": []}
+
+
+def test_ssd_two_objects_best_first_and_labels(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.txt"
+    labels.write_text("thing\n")
+    frame = np.zeros((64, 64, 3), np.uint8)
+    frame[0:16, 0:16] = 255
+    frame[48:64, 48:64] = 200
+    _, out = run_model(f"model:\n  path: {SSD_MODEL}\n  labels: {labels}\n", frame)
+    dets = out["detections"]
+    assert [d["label"] for d in dets] == ["thing", "thing"]
+    assert dets[0]["score"] >= dets[1]["score"]
+    assert {tuple(d["box"]) for d in dets} == {(0.0, 0.0, 0.25, 0.25), (0.75, 0.75, 1.0, 1.0)}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from edged.runtime.select import select_runtime
 
 
-def bare_loop(model: Path, threads: int, runtime: str, seconds: float) -> dict[str, float]:
+def bare_loop(model: Path, threads: int, runtime: str, seconds: float) -> dict[str, Any]:
     rt = select_runtime(runtime)  # type: ignore[arg-type]
     interp = rt.interpreter_class(model_path=str(model), num_threads=threads)
     interp.allocate_tensors()

@@ -16,7 +16,7 @@ def now_ns() -> int:
 
 
 def count(endpoint: str, seconds: float, warmup: float) -> dict[str, object]:
-    sock = zmq.Context.instance().socket(zmq.SUB)
+    sock: zmq.Socket = zmq.Context.instance().socket(zmq.SUB)
     sock.setsockopt(zmq.RCVHWM, 100_000)
     sock.setsockopt(zmq.SUBSCRIBE, b"edged.")
     sock.connect(endpoint)

@@ -32,7 +32,12 @@ def _ssd_roles(outputs: list[TensorInfo]) -> dict[str, int] | None:
     names = (outputs[a].name.lower(), outputs[b].name.lower())
     if "score" in names[0] or "class" in names[1]:
         a, b = b, a
-    return {"boxes": boxes[0], "count": count[0], "classes": a, "scores": b}
+    elif names[0].endswith(":2") and names[1].endswith(":1"):
+        # the op's own output order (boxes :0, classes :1, scores :2, count :3) survives in
+        # the tensor names of SavedModel exports even when the tensors are shuffled
+        a, b = b, a
+    return {"boxes": boxes[0], "count": count[0], "classes": a, "scores": b,
+            "named": int(any(k in n for n in names for k in ("score", "class", ":1", ":2")))}
 
 
 def _yolo_layout(outputs: list[TensorInfo]) -> str | None:
@@ -65,7 +70,7 @@ def split_ssd(outputs: list[np.ndarray], roles: dict[str, int],
     n = max(0, min(n, boxes.shape[0]))
     classes, scores = classes[:n], scores[:n]
     # when names did not tell, the class tensor is the one holding whole numbers
-    if not _whole(classes) and _whole(scores):
+    if not roles["named"] and not _whole(classes) and _whole(scores):
         classes, scores = scores, classes
     yx = boxes[:n]
     return yx[:, [1, 0, 3, 2]], classes.astype(np.int64), scores
