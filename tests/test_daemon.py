@@ -268,3 +268,20 @@ def test_segmentation_end_to_end_with_masks_topic(testdata: Path, daemon_factory
     common = int(np.sum(mask == reference))
     assert common / (mask.size + reference.size - common) > 0.90
     assert d.stop() == 0
+
+
+def test_detection_end_to_end_with_the_generated_ssd_model(tmp_path: Path,
+                                                           daemon_factory) -> None:
+    frame = np.zeros((480, 640, 3), np.uint8)
+    frame[120:240, 320:480] = 255  # exactly grid cell (row 1, column 2) after the stretch
+    Image.fromarray(frame).save(tmp_path / "frame.png")
+    ssd = Path(__file__).parent / "models/ssd_grid.tflite"
+    d = daemon_factory({"source": {"type": "images", "path": str(tmp_path / "frame.png"),
+                                   "fps": 20},
+                        "model": {"path": str(ssd), "interpolation": "nearest"}}, subdir="d")
+    [m] = receive_json(subscribe(d.endpoint), 1)
+    msg = Prediction.model_validate(m)
+    assert msg.task == "detection" and msg.detections is not None
+    [det] = msg.detections
+    assert det.box == pytest.approx((0.5, 0.25, 0.75, 0.5), abs=1e-3)
+    assert d.stop() == 0
