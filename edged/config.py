@@ -21,7 +21,11 @@ from edged.yamlpos import KeyPath, YamlError, line_for, load_with_lines
 DEMO_DIR = Path(__file__).parent / "demo"
 DEMO_MODEL = DEMO_DIR / "shapes_int8.tflite"
 DEMO_LABELS = DEMO_DIR / "shapes_labels.txt"
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+LOOPBACK_HOSTS = {"localhost", "::1", "[::1]"}
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
 
 
 class NormalizeConfig(StrictModel):
@@ -63,6 +67,12 @@ class ModelConfig(StrictModel):
         return v
 
 
+class CurveConfig(StrictModel):
+    secret_key_file: Path = Field(description="server certificate with the secret key "
+                                  "(edged keygen); relative: in $CREDENTIALS_DIRECTORY")
+    authorized_keys_dir: Path = Field(description="folder of allowed clients' *.key files")
+
+
 class PublishConfig(StrictModel):
     endpoint: str = "ipc:///run/edged/predictions.sock"
     topic: str = Field("edged.predictions", min_length=1)
@@ -71,6 +81,8 @@ class PublishConfig(StrictModel):
     group: str | None = Field(
         None, description="ipc: give the socket and its folder to this group (0660 / 0750), "
         "so only its members can subscribe; under systemd the service's own group already is")
+    curve: CurveConfig | None = Field(
+        None, description="CURVE encryption and client keys; required for non-loopback tcp")
     masks: bool = Field(False, description="publish segmentation masks on TOPIC.mask")
     frames: bool = Field(False, description="publish the JPEG of each inferred frame")
     status_topic: str = Field("edged.status", min_length=1)
@@ -88,11 +100,18 @@ class PublishConfig(StrictModel):
             host = parts.hostname or ""
             if not parts.port:
                 raise ValueError("tcp endpoint needs a port, e.g. tcp://127.0.0.1:5556")
-            if host not in LOOPBACK_HOSTS and not host.startswith("127."):
-                raise ValueError(f"tcp endpoint binds {host}, which is not loopback; predictions "
-                                 "would be readable by anyone on the network")
             return v
         raise ValueError("expected ipc://PATH or tcp://HOST:PORT")
+
+    @model_validator(mode="after")
+    def _non_loopback_needs_curve(self) -> PublishConfig:
+        parts = urlsplit(self.endpoint)
+        host = parts.hostname or ""
+        if parts.scheme == "tcp" and self.curve is None and not is_loopback(host):
+            raise ValueError(f"endpoint: tcp endpoint binds {host}, which is not loopback; "
+                             "predictions would be readable by anyone on the network; "
+                             "configure publish.curve (edged keygen) to allow it")
+        return self
 
 
 class LogConfig(StrictModel):
@@ -206,6 +225,11 @@ def _format_errors(exc: ValidationError, data: Any, lines: dict[KeyPath, int]) -
             message = "missing item" if isinstance(path[-1], int) else "required key is missing"
         else:
             message = err["msg"].removeprefix("Value error, ")
+            key, sep, rest = message.partition(": ")
+            if sep and (*path, key) in lines:  # a cross-field check naming its key
+                path = (*path, key)
+                message = rest
+                where = f"{format_path(path)} (line {line_for(lines, path)})"
         out.append(f"{where}: {message}")
     return out
 

@@ -19,6 +19,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 from edged.config import PublishConfig
 from edged.errors import PublishError
+from edged.security import CurveServer
 
 log = logging.getLogger("edged.publish")
 
@@ -66,6 +67,7 @@ class Publisher:
         self._monitor: zmq.Socket | None = None
         self._lock: EndpointLock | None = None
         self.subscribers = 0
+        self._curve: CurveServer | None = None
         self.status_topic = config.status_topic.encode()
 
     def bind(self) -> None:
@@ -83,6 +85,15 @@ class Publisher:
             except PermissionError as exc:
                 raise PublishError(f"cannot use {endpoint}: {exc}") from None
         sock = self.context.socket(zmq.XPUB)
+        if self.config.curve is not None:
+            try:
+                self._curve = CurveServer(self.context, self.config.curve.secret_key_file,
+                                          self.config.curve.authorized_keys_dir)
+            except PublishError:
+                sock.close(linger=0)
+                self._release_lock()
+                raise
+            self._curve.apply(sock)
         sock.setsockopt(zmq.SNDHWM, self.config.hwm)
         sock.setsockopt(zmq.LINGER, self.config.linger_ms)
         sock.setsockopt(zmq.XPUB_VERBOSE, 1)
@@ -90,8 +101,7 @@ class Publisher:
             sock.bind(endpoint)
         except zmq.ZMQError as exc:
             sock.close(linger=0)
-            if self._lock:
-                self._lock.release()
+            self._release_lock()
             hint = " (another process is bound to it)" if exc.errno == errno.EADDRINUSE else ""
             raise PublishError(f"cannot bind {endpoint}: {exc.strerror}{hint}") from None
         if endpoint.startswith("ipc://"):
@@ -157,6 +167,12 @@ class Publisher:
                 self._monitor.close(linger=0)
             self.socket.close(linger=self.config.linger_ms)
             self.socket = None
+        self._release_lock()
+        if self._curve is not None:
+            self._curve.stop()
+            self._curve = None
+
+    def _release_lock(self) -> None:
         if self._lock:
             self._lock.release()
             self._lock = None

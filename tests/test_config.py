@@ -57,6 +57,7 @@ def test_bad_source_type_points_at_type_line() -> None:
 def test_non_loopback_tcp_is_refused() -> None:
     errs = errors_of("publish:\n  endpoint: tcp://0.0.0.0:5556\n")
     assert errs[0].startswith("publish.endpoint (line 2): tcp endpoint binds 0.0.0.0")
+    assert "configure publish.curve" in errs[0]
 
 
 @pytest.mark.parametrize("endpoint", ["tcp://127.0.0.1:5556", "tcp://localhost:1",

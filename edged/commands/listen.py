@@ -3,6 +3,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from edged.client import DEFAULT_ENDPOINT, DEFAULT_TOPIC, Received, Subscriber
@@ -15,6 +16,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=0,
                    help="give up after this many seconds without a message (0 = wait forever)")
     p.add_argument("--json", action="store_true", help="print each message as one JSON line")
+    p.add_argument("--curve-server-key", type=Path, help="the daemon's public key file (.key)")
+    p.add_argument("--curve-key", type=Path, help="this client's secret key file (.key_secret)")
+
+
+def curve_option(args: argparse.Namespace) -> dict[str, bytes] | None:
+    if not (args.curve_server_key or args.curve_key):
+        return None
+    if not (args.curve_server_key and args.curve_key):
+        raise SystemExit("edged: --curve-server-key and --curve-key go together")
+    from edged.security import client_keys
+
+    return client_keys(args.curve_server_key, args.curve_key)
 
 
 def _describe_classes(raw: dict[str, Any]) -> str:
@@ -54,7 +67,7 @@ def format_message(r: Received) -> str:
 def run(args: argparse.Namespace) -> int:
     topics = tuple(args.topic or [DEFAULT_TOPIC])
     received = 0
-    with Subscriber(args.endpoint, topics) as sub:
+    with Subscriber(args.endpoint, topics, curve=curve_option(args)) as sub:
         while not args.count or received < args.count:
             r = sub.receive(timeout=args.timeout or None)
             if r is None:

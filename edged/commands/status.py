@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from edged.client import DEFAULT_ENDPOINT, STATUS_TOPIC, Subscriber
+from edged.commands.listen import curve_option
 from edged.config import load_config
 from edged.errors import ConfigError
 
@@ -18,6 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="read publish.endpoint and status_topic from it")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--curve-server-key", type=Path, help="the daemon's public key file (.key)")
+    p.add_argument("--curve-key", type=Path, help="this client's secret key file (.key_secret)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
             return exc.exit_code
         endpoint = args.endpoint or config.publish.endpoint
         topic = config.publish.status_topic
-    with Subscriber(endpoint, (topic,)) as sub:
+    with Subscriber(endpoint, (topic,), curve=curve_option(args)) as sub:
         r = sub.receive(timeout=args.timeout)
     if r is None:
         print(f"edged is not running (no status on {endpoint} within {args.timeout:g}s)",
