@@ -97,7 +97,6 @@ class PublishConfig(StrictModel):
                 raise ValueError("ipc endpoint needs a path, e.g. ipc:///run/edged/predictions.sock")
             return v
         if parts.scheme == "tcp":
-            host = parts.hostname or ""
             if not parts.port:
                 raise ValueError("tcp endpoint needs a port, e.g. tcp://127.0.0.1:5556")
             return v
