@@ -33,6 +33,17 @@ from edged.tasks import Decoder, DecoderContext, build_decoder
 log = logging.getLogger("edged.daemon")
 
 
+THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
+
+
+def cpu_temperature(path: Path = THERMAL_ZONE) -> float | None:
+    """The SoC temperature in °C where the kernel exposes it (a Pi does), else None."""
+    try:
+        return round(int(path.read_text().strip()) / 1000, 1)
+    except (OSError, ValueError):
+        return None
+
+
 class StopRequested(Exception):
     """SIGTERM/SIGINT arrived while starting (e.g. during a slow model load)."""
 
@@ -270,6 +281,7 @@ class Daemon:
             "source": parts.source.describe() if parts else "",
             "model": parts.runner.describe() if parts else {},
             "labels": parts.labels if parts else None,
+            "temperature_c": cpu_temperature(),
         }
 
     def _status_payload(self) -> bytes:

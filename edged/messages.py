@@ -108,6 +108,7 @@ class Status(_Open):
     labels: str | None = Field(None, description="label source: file:PATH, "
                                "metadata:MODEL:MEMBER (packed in the .tflite), or null")
     reason: str | None = Field(None, description="why degraded, when it is")
+    temperature_c: float | None = Field(None, description="CPU temperature, where exposed")
 
 
 def json_schema() -> dict[str, Any]:

@@ -38,3 +38,12 @@ def test_status_of_a_running_daemon(testdata: Path, daemon_factory) -> None:
     text = status("--endpoint", d.endpoint)
     assert text.returncode == 0 and "state:       running" in text.stdout
     assert d.stop() == 0
+
+
+def test_cpu_temperature_from_the_thermal_zone(tmp_path: Path) -> None:
+    from edged.daemon import cpu_temperature
+
+    zone = tmp_path / "temp"
+    zone.write_text("48312\n")
+    assert cpu_temperature(zone) == 48.3
+    assert cpu_temperature(tmp_path / "absent") is None
