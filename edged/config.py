@@ -84,7 +84,11 @@ class PublishConfig(StrictModel):
     curve: CurveConfig | None = Field(
         None, description="CURVE encryption and client keys; required for non-loopback tcp")
     masks: bool = Field(False, description="publish segmentation masks on TOPIC.mask")
-    frames: bool = Field(False, description="publish the JPEG of each inferred frame")
+    frames: bool = Field(False, description="publish a JPEG of each inferred frame (the "
+                         "model input) on its own socket, topic edged.frames")
+    frames_endpoint: str | None = Field(
+        None, description="default: frames.sock beside an ipc endpoint, or the next tcp port")
+    frames_quality: int = Field(80, ge=10, le=95)
     status_topic: str = Field("edged.status", min_length=1)
     status_interval: float = Field(5.0, gt=0)
 

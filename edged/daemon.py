@@ -16,6 +16,7 @@ from typing import Any
 
 from edged.config import Config, load_config
 from edged.errors import EX_SOFTWARE, ConfigError, EdgedError
+from edged.framepub import FramePublisher, frames_endpoint
 from edged.frames import monotonic_ns
 from edged.labels import read_label_file
 from edged.messages import STATUS_SCHEMA, PredictionBuilder
@@ -95,6 +96,7 @@ class Daemon:
         self.parts: Parts | None = None
         self.pipeline: Pipeline | None = None
         self._builder: PredictionBuilder | None = None
+        self.frame_publisher: FramePublisher | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -140,12 +142,24 @@ class Daemon:
                                           runner.describe())
         self.health.set("running")
         cfg = self.config
+        self._start_frame_publisher(runner.input_size)
         self.pipeline = Pipeline(
             source, runner, decoder, self._emit, self._on_publish_idle, self.stats,
             self.health, fps=cfg.source.fps, backoff=cfg.source.backoff,
             resize=cfg.model.resize, interpolation=cfg.model.interpolation,
-            frame_counter=self._frames)
+            frame_counter=self._frames, keep_images=cfg.publish.frames)
         self.pipeline.start()
+
+    def _start_frame_publisher(self, size: tuple[int, int]) -> None:
+        if self.frame_publisher is not None:
+            self.frame_publisher.stop()
+            self.frame_publisher = None
+        pub = self.config.publish
+        if pub.frames:
+            endpoint = pub.frames_endpoint or frames_endpoint(pub.endpoint)
+            self.frame_publisher = FramePublisher(endpoint, (size[1], size[0], 3),
+                                                  pub.frames_quality)
+            self.frame_publisher.start()
 
     def run(self) -> int:
         """Supervise until stopped; returns the process exit code."""
@@ -199,6 +213,8 @@ class Daemon:
             if self.publisher.socket is not None:
                 self.publisher.send_status(self._status_payload())
             self.publisher.close()
+        if self.frame_publisher is not None:
+            self.frame_publisher.stop()
 
     # --- reload ----------------------------------------------------------------------------
 
@@ -251,6 +267,11 @@ class Daemon:
         topic = self.config.publish.topic.encode()
         if not self.publisher.send([topic, payload]):
             self.stats.dropped_send += 1
+        if self.frame_publisher is not None and item.image is not None:
+            self.frame_publisher.offer(item.image, {
+                "run_id": self.run_id, "seq": seq, "frame_seq": item.frame_seq,
+                "capture_ns": item.capture_ns, "width": item.image.shape[1],
+                "height": item.image.shape[0]})
         mask = extra.get("_mask")
         if mask is not None and self.config.publish.masks:
             header = json.dumps({"run_id": self.run_id, "seq": seq}).encode()

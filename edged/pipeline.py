@@ -42,6 +42,7 @@ class FrameSlot:
 @dataclass
 class ResultSlot:
     outputs: list[np.ndarray]
+    image: np.ndarray | None = None  # the model input, kept only when frames are published
     frame_seq: int = 0
     capture_ns: int = 0
     frame_size: tuple[int, int] = (0, 0)
@@ -74,7 +75,7 @@ class Pipeline:
     def __init__(self, source: Source, runner: ModelRunner, decoder: Decoder, emit: Emit,
                  on_idle: Callable[[], None], stats: Stats, health: Health, *,
                  fps: float, backoff: BackoffConfig, resize: str, interpolation: str,
-                 frame_counter: itertools.count) -> None:
+                 frame_counter: itertools.count, keep_images: bool = False) -> None:
         self.source, self.runner, self.decoder = source, runner, decoder
         self.emit, self.on_idle = emit, on_idle
         self.stats, self.health = stats, health
@@ -85,7 +86,9 @@ class Pipeline:
         self.frames: Handoff[FrameSlot] = Handoff(
             [FrameSlot(np.zeros((h, w, 3), np.uint8)) for _ in range(3)], capacity=1)
         self.results: Handoff[ResultSlot] = Handoff(
-            [ResultSlot(runner.new_output_buffers()) for _ in range(4)], capacity=2)
+            [ResultSlot(runner.new_output_buffers(),
+                        np.zeros((h, w, 3), np.uint8) if keep_images else None)
+             for _ in range(4)], capacity=2)
         self._stop = threading.Event()
         self._invoke_s = 0.0  # moving averages that pace pulled sources
         self._preprocess_s = 0.0
@@ -236,6 +239,8 @@ class Pipeline:
                 out = results.acquire()
                 out.frame_seq, out.capture_ns = slot.frame_seq, slot.capture_ns
                 out.frame_size, out.transform = slot.frame_size, slot.transform
+                if out.image is not None:
+                    np.copyto(out.image, slot.image)
                 frames.release(slot)
                 t1 = time.perf_counter()
                 try:

@@ -285,3 +285,24 @@ def test_detection_end_to_end_with_the_generated_ssd_model(tmp_path: Path,
     [det] = msg.detections
     assert det.box == pytest.approx((0.5, 0.25, 0.75, 0.5), abs=1e-3)
     assert d.stop() == 0
+
+
+def test_frames_are_published_as_jpeg_on_their_own_socket(testdata: Path,
+                                                          daemon_factory) -> None:
+    config = cat_config(testdata)
+    config["publish"] = {"frames": True}
+    d = daemon_factory(config, subdir="f")
+    frames_endpoint = d.endpoint.rsplit("/", 1)[0] + "/frames.sock"
+    fsub = subscribe(frames_endpoint, (b"edged.frames",))
+    preds = receive_json(subscribe(d.endpoint), 3)
+    deadline = time.monotonic() + 20
+    while not fsub.poll(1000):
+        assert time.monotonic() < deadline, "no frame"
+    topic, header, jpeg = fsub.recv_multipart()
+    meta = json.loads(header)
+    assert topic == b"edged.frames"
+    assert meta["run_id"] == preds[0]["run_id"] and (meta["width"], meta["height"]) == (224, 224)
+    image = np.asarray(Image.open(io.BytesIO(jpeg)))
+    assert image.shape == (224, 224, 3)
+    assert image.mean() > 20  # the cat, not an empty buffer
+    assert d.stop() == 0
