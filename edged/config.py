@@ -42,6 +42,9 @@ class ModelConfig(StrictModel):
     delegate: Literal["cpu", "edgetpu", "auto"] = "cpu"
     edgetpu_path: Path | None = None
     edgetpu_device: str = ""
+    edgetpu_library: str = Field("libedgetpu.so.1", description="the Edge TPU runtime library")
+    edgetpu_options: dict[str, str] = Field(
+        default_factory=dict, description="more options passed to the delegate as they are")
     top_k: int = Field(5, ge=1, le=1000)
     threshold: float | None = Field(
         None, ge=0.0, le=1.0, description="minimum score (segmentation: pixel fraction); "

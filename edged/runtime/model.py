@@ -57,6 +57,7 @@ class ModelRunner:
         self.runtime = runtime
         self.threads = threads
         self.delegate_name = delegate_name
+        self.device: str | None = None  # the Edge TPU device, when delegate_name is edgetpu
         path = model_file.path
         if model_file.edgetpu_compiled and not delegates:
             raise ModelError(
@@ -131,6 +132,9 @@ class ModelRunner:
                 f"model file {self.file.path}: first inference failed: {exc}") from None
 
     def describe(self) -> dict[str, Any]:
-        return {"file": self.file.path.name, "sha256": self.file.sha256,
-                "runtime": self.runtime.name, "delegate": self.delegate_name,
-                "threads": self.threads}
+        info: dict[str, Any] = {"file": self.file.path.name, "sha256": self.file.sha256,
+                                "runtime": self.runtime.name, "delegate": self.delegate_name,
+                                "threads": self.threads}
+        if self.device is not None:
+            info["device"] = self.device
+        return info
