@@ -15,6 +15,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
+	# tflite-runtime beside numpy 2 (Python <= 3.11 only): the tests check that edged refuses
+	# that pair with a reason instead of crashing
+	-$(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] > (3, 11))' && \
+	  $(BIN)/pip install -q --no-deps 'tflite-runtime==2.14.*'
 	touch $@
 
 demo: setup

@@ -25,7 +25,12 @@ def test_auto_prefers_litert_then_tflite_runtime() -> None:
     assert rt.name == ("litert" if HAS_LITERT else "tflite-runtime")
 
 
+HAS_TFLITE_RUNTIME = importlib.util.find_spec("tflite_runtime") is not None
+
+
 @pytest.mark.skipif(not NUMPY2, reason="this venv has numpy<2, where tflite-runtime works")
+@pytest.mark.skipif(not HAS_TFLITE_RUNTIME, reason="tflite-runtime is not installed here "
+                    "(make setup adds it on Python <= 3.11)")
 def test_tflite_runtime_with_numpy2_is_refused_with_the_reason() -> None:
     with pytest.raises(RuntimeUnavailable, match=r"tflite-runtime .* needs numpy<2 but numpy 2"):
         select_runtime("tflite-runtime")
@@ -35,6 +40,12 @@ def test_tflite_runtime_with_numpy2_is_refused_with_the_reason() -> None:
 def test_litert_missing_says_how_to_install() -> None:
     with pytest.raises(RuntimeUnavailable, match="pip install ai-edge-litert"):
         select_runtime("litert")
+
+
+@pytest.mark.skipif(HAS_TFLITE_RUNTIME, reason="tflite-runtime is installed in this venv")
+def test_tflite_runtime_missing_says_so() -> None:
+    with pytest.raises(RuntimeUnavailable, match="tflite-runtime is not installed"):
+        select_runtime("tflite-runtime")
 
 
 def test_threads_default_and_cap() -> None:

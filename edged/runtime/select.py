@@ -7,6 +7,7 @@ raises RuntimeUnavailable with the reason each candidate was rejected.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -43,6 +44,11 @@ def _version(dist: str) -> str:
 def _import(name: str) -> Runtime:
     module_name, dist = _MODULES[name]
     ver = _version(dist)
+    if importlib.util.find_spec(module_name.split(".")[0]) is None:
+        hint = f"pip install {dist}"
+        if name == "tflite-runtime" and sys.version_info >= (3, 12):
+            hint = "tflite-runtime has no wheels for Python 3.12+; use ai-edge-litert"
+        raise RuntimeUnavailable(f"{dist} is not installed; {hint}")
     if name == "tflite-runtime" and int(np.__version__.split(".")[0]) >= 2:
         # tflite-runtime 2.14 was built against numpy 1.x: with numpy 2 it crashes on import
         # or on first use, so refuse it with the reason instead of a traceback.
