@@ -67,6 +67,37 @@ class Health:
             self.changed.set()
 
 
+class InferenceErrors:
+    """Turns a stream of invoke failures into few log lines and stable health: degraded at
+    the first failure, running again only after ``quiet_s`` without one (so alternating
+    good and bad frames do not flood the journal or the status topic)."""
+
+    def __init__(self, health: Health, quiet_s: float = 5.0, log_every_s: float = 60.0) -> None:
+        self.health, self.quiet_s, self.log_every_s = health, quiet_s, log_every_s
+        self.last_error = 0.0
+        self.last_log = -log_every_s
+        self.unlogged = 0
+
+    def failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        self.last_error = now
+        if now - self.last_log >= self.log_every_s:
+            more = f" ({self.unlogged} more failures since the last report)" \
+                if self.unlogged else ""
+            log.error("inference failed: %s%s", exc, more)
+            self.last_log, self.unlogged = now, 0
+        else:
+            self.unlogged += 1
+        self.health.set("degraded", f"inference: {exc}")
+
+    def succeeded(self) -> None:
+        if self.last_error and time.monotonic() - self.last_error >= self.quiet_s \
+                and (self.health.reason or "").startswith("inference:"):
+            log.info("inference works again")
+            self.health.set("running")
+            self.last_error = 0.0
+
+
 # (fields, side frames) -> None; the publish step the daemon provides
 Emit = Callable[[ResultSlot, dict[str, Any], float], None]
 
@@ -225,7 +256,7 @@ class Pipeline:
 
     def _inference_loop(self) -> None:
         runner, frames, results = self.runner, self.frames, self.results
-        consecutive_errors = 0
+        errors = InferenceErrors(self.health)
         try:
             while True:
                 try:
@@ -246,17 +277,12 @@ class Pipeline:
                 try:
                     runner.invoke()
                 except (RuntimeError, ValueError, EdgedError) as exc:
-                    consecutive_errors += 1
                     self.stats.inference_errors += 1
                     results.release(out)
-                    if consecutive_errors == 1:
-                        log.error("inference failed: %s", exc)
-                    self.health.set("degraded", f"inference: {exc}")
+                    errors.failed(exc)
                     continue
                 t2 = time.perf_counter()
-                if consecutive_errors:
-                    consecutive_errors = 0
-                    self.health.set("running")
+                errors.succeeded()
                 runner.copy_outputs(out.outputs)
                 out.preprocess_ms = slot.preprocess_ms + (t1 - t0) * 1e3
                 out.inference_ms = (t2 - t1) * 1e3

@@ -34,7 +34,11 @@ class EndpointLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        except OSError as exc:
+            raise PublishError(f"cannot create the lock file {self.path}: "
+                               f"{exc.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -43,8 +47,14 @@ class EndpointLock:
             raise PublishError(f"another edged (pid {owner}) is already publishing on "
                                f"ipc://{self.socket_path}; stop it or choose another "
                                "publish.endpoint") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError as exc:  # e.g. a full disk: say so, leave nothing behind
+            os.close(fd)
+            self.path.unlink(missing_ok=True)
+            raise PublishError(f"cannot write the lock file {self.path}: "
+                               f"{exc.strerror}") from None
         self._fd = fd
         if self.socket_path.exists() or self.socket_path.is_symlink():
             self.socket_path.unlink()  # stale: its owner no longer holds the lock

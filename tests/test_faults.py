@@ -66,3 +66,58 @@ def test_subscriber_killed_mid_stream_does_not_disturb_others(testdata: Path,
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
     assert d.proc.poll() is None
     assert d.stop() == 0
+
+
+def test_full_disk_for_the_socket_folder_is_a_clear_error(testdata: Path, tmp_path: Path,
+                                                          daemon_factory) -> None:
+    """The daemon writes two files: the ipc socket and its lock. On a full filesystem it says
+    so and exits without a traceback (a tmpfs of 64 KiB, filled, stands in for a full disk)."""
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs",
+                                            str(mnt)], capture_output=True).returncode != 0:
+        pytest.skip("needs root and mount to make a full filesystem")
+    try:
+        (mnt / "run").mkdir()
+        with open(mnt / "fill", "wb") as f:
+            try:
+                f.write(b"\0" * 1024 * 1024)
+            except OSError:
+                pass
+        cfg = config(testdata)
+        cfg["publish"] = {"endpoint": f"ipc://{mnt}/run/p.sock"}
+        d = daemon_factory(cfg, subdir="d")
+        assert d.proc.wait(60) not in (0, None)
+        log = d.log()
+        assert "No space left on device" in log and "Traceback" not in log
+        assert not (mnt / "run/p.sock.lock").exists()
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_interpreter_that_raises_degrades_without_losing_the_good_frames(
+        tmp_path: Path, daemon_factory) -> None:
+    """A real model whose invoke() fails on bright frames (scripts/make_failing_test_model.py):
+    failures are counted and reported, the other frames are still published, gap-free."""
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    Image.fromarray(np.full((32, 32, 3), 250, np.uint8)).save(folder / "a_bright.png")
+    Image.fromarray(np.full((32, 32, 3), 5, np.uint8)).save(folder / "b_dark.png")
+    model = Path(__file__).parent / "models/fails_on_bright.tflite"
+    d = daemon_factory({"source": {"type": "images", "path": str(folder), "fps": 40},
+                        "model": {"path": str(model)}}, subdir="d")
+    sub = subscribe(d.endpoint, (b"edged.predictions", b"edged.status"))
+    preds = receive_json(sub, 6)
+    statuses = receive_json(sub, 2, topic=b"edged.status", timeout=15)
+    assert all(m["frame_seq"] % 2 == 1 for m in preds)  # only the dark frames
+    seqs = [m["seq"] for m in preds]
+    assert seqs == list(range(seqs[0], seqs[0] + 6))  # nothing lost among published ones
+    assert max(s["frames"]["inference_errors"] for s in statuses) >= 1
+    assert d.proc.poll() is None
+    log = d.log()
+    assert log.count("inference failed") <= 3  # logged per state change, not per frame
+    assert "num_input_elements != num_output_elements" in log
+    assert d.stop() == 0
