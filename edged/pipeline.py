@@ -270,6 +270,7 @@ class Pipeline:
                 out = results.acquire()
                 out.frame_seq, out.capture_ns = slot.frame_seq, slot.capture_ns
                 out.frame_size, out.transform = slot.frame_size, slot.transform
+                out.preprocess_ms = slot.preprocess_ms  # read before the slot goes back
                 if out.image is not None:
                     np.copyto(out.image, slot.image)
                 frames.release(slot)
@@ -284,7 +285,7 @@ class Pipeline:
                 t2 = time.perf_counter()
                 errors.succeeded()
                 runner.copy_outputs(out.outputs)
-                out.preprocess_ms = slot.preprocess_ms + (t1 - t0) * 1e3
+                out.preprocess_ms += (t1 - t0) * 1e3
                 out.inference_ms = (t2 - t1) * 1e3
                 self._invoke_s += ((t2 - t1) - self._invoke_s) * 0.1  # moving average
                 self.stats.inferred += 1
