@@ -8,10 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from edged.runtime.modelfile import read_model_file
 from edged.runtime.select import select_runtime
 
 
 def bare_loop(model: Path, threads: int, runtime: str, seconds: float) -> dict[str, Any]:
+    read_model_file(model)  # a missing or corrupt file: a clear ModelError, not a traceback
     rt = select_runtime(runtime)  # type: ignore[arg-type]
     interp = rt.interpreter_class(model_path=str(model), num_threads=threads)
     interp.allocate_tensors()

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from edged.errors import EdgedError
+
 
 def rss_mb(pid: int) -> float | None:
     try:
@@ -67,6 +69,9 @@ def daemon_path(model: Path, threads: int, runtime: str, seconds: float,
             daemon.terminate()
             exit_code = daemon.wait(timeout=30)
         result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    if not result["received"]:
+        raise EdgedError(f"the daemon path delivered no message (daemon exit code {exit_code}); "
+                         "see its log above")
     first = result.pop("first_message_ns")
     result["startup_s"] = (first - start_ns) / 1e9 if first else None
     steady = [v for t, v in samples if t >= (result["startup_s"] or 0) + warmup]

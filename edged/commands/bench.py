@@ -83,7 +83,7 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    models = args.model or [_default_model()]
+    models = [m.resolve() for m in (args.model or [_default_model()])]
     results = [bench_model(m, args) for m in models]
     report = {"machine": machine(), "seconds": args.seconds, "results": results}
     if args.json:
