@@ -288,3 +288,15 @@ def test_ssd_two_objects_best_first_and_labels(tmp_path: Path) -> None:
     assert [d["label"] for d in dets] == ["thing", "thing"]
     assert dets[0]["score"] >= dets[1]["score"]
     assert {tuple(d["box"]) for d in dets} == {(0.0, 0.0, 0.25, 0.25), (0.75, 0.75, 1.0, 1.0)}
+
+
+def test_yolo_uint8_output_dequantizes() -> None:
+    real = yolo_v8_tensor([(160, 160, 64, 64, 1, 0.8)], n=20, classes=2)
+    scale, zp = 2.0, 10  # coordinates in pixels need a coarse scale to fit in uint8
+    q = np.clip(np.round(real / scale) + zp, 0, 255).astype(np.uint8)
+    q[0, 4:, :] = zp  # scores: zero...
+    q[0, 4 + 1, 0] = zp + 1  # ... except one: (11 - 10) * 2.0 = 2.0, clipped to a "score"
+    dec = yolo_decoder(q.shape, np.uint8, scale, zp, threshold=0.5)
+    [d] = dec.decode([q], Transform())["detections"]
+    assert d["index"] == 1
+    assert d["box"] == pytest.approx([0.4, 0.4, 0.6, 0.6], abs=0.01)
