@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Install edged as a systemd service on Raspberry Pi OS (Bookworm or Trixie). Idempotent.
+# Install edged as a systemd service on Raspberry Pi OS (Bookworm or Trixie). Idempotent: a
+# second run changes nothing and never overwrites an edited /etc/edged/config.yaml.
 #
 #   sudo deploy/install.sh              install or update, enable the service
-#   sudo deploy/install.sh --start      ... and (re)start it
+#   sudo deploy/install.sh --start      ... and start it (restart it if anything changed)
+#   sudo deploy/install.sh --models DIR ... and copy DIR/*.tflite and label files to the models
 #   sudo deploy/install.sh --uninstall  remove the service, venv, udev rule (keeps config,
-#                                       models and state; add --purge to remove those too)
+#                                       models and state; add --purge to remove those and the user)
 #   deploy/install.sh --dry-run         print every action, change nothing
 #   deploy/install.sh --root DIR        install the files under DIR (for tests); system
 #                                       changes (apt, users, systemctl, udev) are skipped
+#   --skip-venv                         leave /opt/edged's venv alone (tests)
+# Environment: PYTHON (default /usr/bin/python3: apt's picamera2 and systemd-python are built
+# for it), SYSTEMD_VERSION (default: systemctl --version; 253+ adds Type=notify-reload).
 set -euo pipefail
 
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+python=${PYTHON:-/usr/bin/python3}
 root=""
 dry_run=0
 uninstall=0
@@ -18,8 +24,9 @@ purge=0
 start=0
 skip_venv=0
 models_from=""
+changed=0
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -35,16 +42,22 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+if [ -n "$root" ]; then
+  mkdir_root=$(cd "$(dirname "$root")" 2>/dev/null && pwd) || {
+    echo "install.sh: --root $root: its parent folder does not exist" >&2; exit 2; }
+  root="$mkdir_root/$(basename "$root")"
+fi
 
 prefix="$root/opt/edged"
 etc="$root/etc/edged"
 state="$root/var/lib/edged"
 unit_dir="$root/etc/systemd/system"
 udev_dir="$root/etc/udev/rules.d"
+dropin="edged.service.d/10-notify-reload.conf"
 
 say() { printf '%s\n' "$*"; }
 
-# run CMD...: print it; execute it unless --dry-run
+# run CMD...: print it ("+ CMD"); execute it unless --dry-run
 run() {
   say "+ $*"
   [ "$dry_run" -eq 1 ] || "$@"
@@ -55,7 +68,7 @@ system() {
   if [ -n "$root" ]; then say "skip (--root): $*"; else run "$@"; fi
 }
 
-# install_file SRC DEST MODE: copy when missing or different; say what happened
+# install_file SRC DEST MODE: copy when missing or different
 install_file() {
   local from=$1 to=$2 mode=$3
   if [ -f "$to" ] && cmp -s "$from" "$to"; then
@@ -63,6 +76,11 @@ install_file() {
     return
   fi
   run install -D -m "$mode" "$from" "$to"
+  changed=1
+}
+
+remove_file() {
+  if [ -e "$1" ]; then run rm -f "$1"; changed=1; else say "absent: $1"; fi
 }
 
 need_root() {
@@ -73,12 +91,13 @@ need_root() {
 }
 
 systemd_version() {
+  if [ -n "${SYSTEMD_VERSION:-}" ]; then say "$SYSTEMD_VERSION"; return; fi
   systemctl --version 2>/dev/null | awk 'NR==1 {print $2}' | tr -dc '0-9'
 }
 
 install_packages() {
   local pkgs=(python3-venv python3-pip python3-picamera2 python3-systemd)
-  local missing=()
+  local missing=() p
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
   done
@@ -91,8 +110,10 @@ install_packages() {
 }
 
 create_user() {
+  local g
   for g in video render plugdev; do
-    getent group "$g" >/dev/null || system groupadd --system "$g"
+    if getent group "$g" >/dev/null; then say "unchanged: group $g"
+    else system groupadd --system "$g"; fi
   done
   if id edged >/dev/null 2>&1; then
     say "unchanged: user edged"
@@ -100,7 +121,20 @@ create_user() {
     system useradd --system --home-dir /var/lib/edged --no-create-home \
       --shell /usr/sbin/nologin --user-group edged
   fi
-  system usermod -a -G video,render,plugdev edged
+  local have missing=()
+  have=" $(id -nG edged 2>/dev/null || true) "
+  for g in video render plugdev; do
+    [[ $have == *" $g "* ]] || missing+=("$g")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then say "unchanged: edged in groups video render plugdev"
+  else system usermod -a -G "$(IFS=,; echo "${missing[*]}")" edged; fi
+}
+
+# what the venv was built from: the pins and edged's own sources
+venv_stamp() {
+  (cd "$src" && cat deploy/requirements.txt pyproject.toml \
+     && find edged -type f ! -name '*.pyc' -print0 | LC_ALL=C sort -z | xargs -0 cat) \
+    | sha256sum | cut -d' ' -f1
 }
 
 install_venv() {
@@ -108,9 +142,24 @@ install_venv() {
     say "skip (--skip-venv): venv $prefix"
     return
   fi
-  [ -x "$prefix/bin/python" ] || run python3 -m venv --system-site-packages "$prefix"
-  run "$prefix/bin/pip" install --quiet --requirement "$src/deploy/requirements.txt"
-  run "$prefix/bin/pip" install --quiet --no-deps "$src"
+  local stamp
+  stamp=$(venv_stamp)
+  if [ -x "$prefix/bin/edged" ] && [ "$(cat "$prefix/.edged-install" 2>/dev/null)" = "$stamp" ]; then
+    say "unchanged: venv $prefix (same pins, same edged sources)"
+    return
+  fi
+  [ -x "$prefix/bin/python" ] || run "$python" -m venv --system-site-packages "$prefix"
+  run "$prefix/bin/pip" install --quiet --no-deps --only-binary=:all: \
+    --requirement "$src/deploy/requirements.txt"
+  run "$prefix/bin/pip" install --quiet --no-deps --no-cache-dir "$src"
+  if [ "$dry_run" -eq 0 ]; then printf '%s\n' "$stamp" > "$prefix/.edged-install"; fi
+  say "+ write $prefix/.edged-install"
+  changed=1
+  # picamera2 comes from apt and must import next to the venv's numpy (see requirements.txt)
+  if [ "$dry_run" -eq 0 ] && ! "$prefix/bin/python" -c 'from picamera2 import Picamera2' 2>/dev/null; then
+    say "WARNING: 'from picamera2 import Picamera2' fails in $prefix; run:"
+    say "  $prefix/bin/python -c 'from picamera2 import Picamera2'   and   $prefix/bin/edged doctor"
+  fi
 }
 
 install_files() {
@@ -118,12 +167,10 @@ install_files() {
   local v
   v=$(systemd_version)
   if [ -n "$v" ] && [ "$v" -ge 253 ]; then
-    # systemd 253+: the manager sends SIGHUP itself and waits for RELOADING=1 / READY=1
-    local dropin
-    dropin=$(mktemp)
-    printf '[Service]\nType=notify-reload\nExecReload=\n' > "$dropin"
-    install_file "$dropin" "$unit_dir/edged.service.d/10-notify-reload.conf" 0644
-    rm -f "$dropin"
+    # the manager sends SIGHUP itself and waits for RELOADING=1 / READY=1
+    install_file "$src/systemd/$dropin" "$unit_dir/$dropin" 0644
+  elif [ -e "$unit_dir/$dropin" ]; then
+    remove_file "$unit_dir/$dropin"
   fi
   install_file "$src/deploy/99-edgetpu.rules" "$udev_dir/99-edgetpu.rules" 0644
   install_file "$src/README.md" "$prefix/share/README.md" 0644
@@ -131,47 +178,77 @@ install_files() {
     say "kept: $etc/config.yaml (never overwritten; the new example is $etc/config.example.yaml)"
   else
     run install -D -m 0644 "$src/config.example.yaml" "$etc/config.yaml"
+    changed=1
   fi
   install_file "$src/config.example.yaml" "$etc/config.example.yaml" 0644
-  [ -d "$state/models" ] || run install -d -m 0750 "$state/models"
+  if [ -d "$state/models" ]; then say "unchanged: $state/models"
+  else run install -d -m 0750 "$state/models"; fi
   install_file "$src/edged/demo/shapes_int8.tflite" "$state/models/shapes_int8.tflite" 0644
   install_file "$src/edged/demo/shapes_labels.txt" "$state/models/shapes_labels.txt" 0644
   if [ -n "$models_from" ]; then
+    local f
     for f in "$models_from"/*.tflite "$models_from"/*.txt; do
       [ -e "$f" ] && install_file "$f" "$state/models/$(basename "$f")" 0644
     done
   fi
-  system chown -R edged:edged /var/lib/edged
+  if [ -n "$root" ]; then
+    say "skip (--root): chown -R edged:edged /var/lib/edged"
+  elif [ -n "$(find /var/lib/edged \( ! -user edged -o ! -group edged \) -print -quit 2>/dev/null)" ] \
+       || [ "$dry_run" -eq 1 ]; then
+    run chown -R edged:edged /var/lib/edged
+  else
+    say "unchanged: /var/lib/edged owned by edged"
+  fi
 }
 
 activate() {
-  system udevadm control --reload-rules
-  system systemctl daemon-reload
-  system systemctl enable edged.service
-  if [ "$start" -eq 1 ]; then
+  if [ "$changed" -eq 1 ]; then
+    system udevadm control --reload-rules
+    system systemctl daemon-reload
+  fi
+  if [ -z "$root" ] && systemctl is-enabled --quiet edged.service 2>/dev/null; then
+    say "unchanged: edged.service enabled"
+  else
+    system systemctl enable edged.service
+  fi
+  [ "$start" -eq 1 ] || return 0
+  if [ -z "$root" ] && [ "$changed" -eq 0 ] && systemctl is-active --quiet edged.service; then
+    say "unchanged: edged.service running"
+  else
     system systemctl restart edged.service
   fi
 }
 
 do_uninstall() {
-  system systemctl disable --now edged.service
-  for f in "$unit_dir/edged.service" "$unit_dir/edged.service.d/10-notify-reload.conf" \
-           "$udev_dir/99-edgetpu.rules"; do
-    if [ -e "$f" ]; then run rm -f "$f"; else say "absent: $f"; fi
-  done
-  [ -d "$prefix" ] && run rm -rf "$prefix"
+  if [ -z "$root" ] && ! systemctl cat edged.service >/dev/null 2>&1; then
+    say "absent: edged.service"
+  else
+    system systemctl disable --now edged.service
+  fi
+  remove_file "$unit_dir/$dropin"
+  [ -d "$unit_dir/edged.service.d" ] && run rmdir --ignore-fail-on-non-empty "$unit_dir/edged.service.d"
+  remove_file "$unit_dir/edged.service"
+  remove_file "$udev_dir/99-edgetpu.rules"
+  if [ -d "$prefix" ]; then run rm -rf "$prefix"; else say "absent: $prefix"; fi
   if [ "$purge" -eq 1 ]; then
-    for d in "$etc" "$state"; do [ -d "$d" ] && run rm -rf "$d"; done
-    id edged >/dev/null 2>&1 && system userdel edged
+    local d
+    for d in "$etc" "$state"; do
+      if [ -d "$d" ]; then run rm -rf "$d"; else say "absent: $d"; fi
+    done
+    if id edged >/dev/null 2>&1; then system userdel edged; else say "absent: user edged"; fi
   else
     say "kept: $etc and $state (use --purge to remove them)"
   fi
-  system systemctl daemon-reload
+  if [ "$changed" -eq 1 ]; then
+    system udevadm control --reload-rules
+    system systemctl daemon-reload
+  fi
 }
 
 need_root
 if [ "$uninstall" -eq 1 ]; then
   do_uninstall
+  say "uninstalled."
   exit 0
 fi
 if [ -n "$root" ]; then say "skip (--root): apt packages"; else install_packages; fi
@@ -179,4 +256,9 @@ create_user
 install_venv
 install_files
 activate
-say "done. Check:  systemctl status edged   journalctl -u edged -f   edged doctor"
+if [ -z "$root" ] && [ "$dry_run" -eq 0 ] && [ -x "$prefix/bin/edged" ]; then
+  say "+ $prefix/bin/edged check-config $etc/config.yaml"
+  "$prefix/bin/edged" check-config "$etc/config.yaml" || \
+    say "WARNING: fix $etc/config.yaml (e.g. model.path; --models DIR copies models), then: sudo systemctl restart edged"
+fi
+say "done. Check:  systemctl status edged   journalctl -u edged -f   $prefix/bin/edged doctor"

@@ -14,9 +14,19 @@ ROOT = Path(__file__).resolve().parent.parent
 INSTALL = ROOT / "deploy/install.sh"
 
 
-def install(*args: str) -> subprocess.CompletedProcess[str]:
+def install(*args: str, systemd: int = 252) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SYSTEMD_VERSION": str(systemd)}
     return subprocess.run(["bash", str(INSTALL), *args], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, env=env)
+
+
+def actions(out: str) -> list[str]:
+    return [ln[2:] for ln in out.splitlines() if ln.startswith("+ ")]
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
 
 
 def test_shellcheck_clean() -> None:
@@ -69,6 +79,59 @@ def test_uninstall_removes_the_service_but_keeps_config(tmp_path: Path) -> None:
     assert (root / "etc/edged/config.yaml").exists()
     assert install("--root", str(root), "--uninstall", "--purge").returncode == 0
     assert not (root / "etc/edged").exists()
+    assert not (root / "var/lib/edged").exists()
+    again = install("--root", str(root), "--uninstall")
+    assert again.returncode == 0 and actions(again.stdout) == []  # nothing left to remove
+
+
+def test_dry_run_on_the_real_system_prints_the_system_changes(tmp_path: Path) -> None:
+    """Without --root every system change is an action line (apt, venv, chown, systemctl);
+    --dry-run needs no root and changes nothing."""
+    r = install("--dry-run", "--start", "--models", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    acts = actions(r.stdout)
+    assert any(a.startswith("/usr/bin/python3 -m venv --system-site-packages /opt/edged")
+               for a in acts)
+    assert any("pip install --quiet --no-deps --only-binary=:all: --requirement" in a
+               for a in acts)
+    assert any(a.startswith("/opt/edged/bin/pip install") and a.endswith(str(ROOT))
+               for a in acts)  # edged itself from this checkout
+    for expected in ("chown -R edged:edged /var/lib/edged", "systemctl daemon-reload",
+                     "udevadm control --reload-rules"):
+        assert expected in acts, expected
+    assert any(a.startswith("systemctl restart edged.service") for a in acts)
+
+
+def test_notify_reload_drop_in_only_with_systemd_253(tmp_path: Path) -> None:
+    dropin = "etc/systemd/system/edged.service.d/10-notify-reload.conf"
+    old = tmp_path / "bookworm"
+    assert install("--root", str(old), "--skip-venv", systemd=252).returncode == 0
+    assert not (old / dropin).exists()
+    new = tmp_path / "trixie"
+    assert install("--root", str(new), "--skip-venv", systemd=257).returncode == 0
+    text = (new / dropin).read_text()
+    assert "Type=notify-reload" in text and "\nExecReload=\n" in text
+    # back on an old systemd (e.g. the file copied to a Bookworm machine): the drop-in goes
+    r = install("--root", str(new), "--skip-venv", systemd=252)
+    assert actions(r.stdout) == [f"rm -f {new / dropin}"]
+    assert install("--root", str(new), "--uninstall").returncode == 0
+    assert not (new / "etc/systemd/system/edged.service.d").exists()
+
+
+def test_update_replaces_changed_files_but_not_the_config(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    assert install("--root", str(root), "--skip-venv").returncode == 0
+    unit = root / "etc/systemd/system/edged.service"
+    unit.write_text("stale\n")
+    (root / "etc/edged/config.yaml").write_text("log:\n  level: DEBUG\n")
+    before = tree(root)
+    r = install("--root", str(root), "--skip-venv")
+    assert actions(r.stdout) == [f"install -D -m 0644 {ROOT / 'systemd/edged.service'} {unit}"]
+    after = tree(root)
+    fresh = (ROOT / "systemd/edged.service").read_bytes()
+    assert after["etc/systemd/system/edged.service"] == fresh
+    assert after["etc/edged/config.yaml"] == before["etc/edged/config.yaml"]
+    assert {k for k in after if after[k] != before[k]} == {"etc/systemd/system/edged.service"}
 
 
 def test_udev_rule_covers_both_coral_usb_ids() -> None:
