@@ -1,6 +1,9 @@
 """systemd notification (sd_notify). Outside systemd ($NOTIFY_SOCKET unset) every call is a
 no-op. Uses systemd-python's ``systemd.daemon.notify`` when importable (apt python3-systemd),
-else a datagram to $NOTIFY_SOCKET (a path, or an abstract name starting with '@')."""
+else a datagram to $NOTIFY_SOCKET (a path, or an abstract name starting with '@').
+
+Nothing here raises or blocks: a notification that cannot be delivered (systemd gone, its
+queue full, a bad address) is dropped, because it must never stop the daemon."""
 
 from __future__ import annotations
 
@@ -19,11 +22,25 @@ def _systemd_notify() -> Callable[[str], object] | None:
     return cast(Callable[[str], object], notify)
 
 
+def _field(name: str, value: str) -> str:
+    """One NAME=value line; a newline in the value would start another field."""
+    return f"{name}={' '.join(value.splitlines())}"
+
+
+def socket_address(address: str) -> str | bytes:
+    """$NOTIFY_SOCKET as a socket address: '@name' is the abstract name '\\0name'."""
+    if address.startswith("@"):
+        return b"\0" + address[1:].encode()
+    return address
+
+
 class Notifier:
     def __init__(self, address: str | None = None) -> None:
         self.address = address if address is not None else os.environ.get("NOTIFY_SOCKET", "")
         self._sock: socket.socket | None = None
         self._systemd_notify = _systemd_notify()
+        self.backend = "off" if not self.address else \
+            "systemd-python" if self._systemd_notify is not None else "datagram"
 
     @property
     def enabled(self) -> bool:
@@ -37,23 +54,29 @@ class Notifier:
             try:
                 self._systemd_notify(message)
                 return
-            except OSError:
+            except Exception:  # noqa: BLE001 - fall back to our own datagram
                 pass
-        addr = self.address
-        if addr.startswith("@"):
-            addr = "\0" + addr[1:]
-        if self._sock is None:
-            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        self._send_datagram(message.encode("utf-8", "replace"))
+
+    def _send_datagram(self, data: bytes) -> None:
         try:
-            self._sock.sendto(message.encode(), addr)
-        except OSError:
-            pass  # systemd gone or socket full: never let notification break the daemon
+            if self._sock is None:
+                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                self._sock.setblocking(False)
+            self._sock.sendto(data, socket_address(self.address))
+        except (OSError, ValueError):
+            pass  # systemd gone, its queue full, or a bad address: never break the daemon
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
 
     def ready(self, status: str = "") -> None:
-        self.send("READY=1", *([f"STATUS={status}"] if status else []))
+        self.send("READY=1", *([_field("STATUS", status)] if status else []))
 
     def status(self, text: str) -> None:
-        self.send(f"STATUS={text}")
+        self.send(_field("STATUS", text))
 
     def watchdog(self) -> None:
         self.send("WATCHDOG=1")
@@ -72,9 +95,14 @@ class Notifier:
         self.send("STOPPING=1")
 
     def watchdog_interval(self) -> float | None:
-        """Seconds between pings systemd expects (half of WatchdogSec), or None."""
-        usec = os.environ.get("WATCHDOG_USEC")
-        pid = os.environ.get("WATCHDOG_PID")
-        if not usec or (pid and pid != str(os.getpid())):
+        """Seconds between pings systemd expects (half of WatchdogSec), or None when no
+        watchdog is set for this process."""
+        usec = os.environ.get("WATCHDOG_USEC", "")
+        pid = os.environ.get("WATCHDOG_PID", "")
+        if pid and pid != str(os.getpid()):
             return None
-        return int(usec) / 2e6
+        try:
+            value = int(usec)
+        except ValueError:
+            return None
+        return value / 2e6 if value > 0 else None
