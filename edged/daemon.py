@@ -24,7 +24,7 @@ from edged.metadata import packed_labels
 from edged.notify import Notifier
 from edged.pipeline import Health, Pipeline, ResultSlot
 from edged.publisher import Publisher
-from edged.runtime.fallback import EdgeTpuRetry
+from edged.runtime.fallback import EdgeTpuSupervisor
 from edged.runtime.loader import load_model
 from edged.runtime.model import ModelRunner
 from edged.sources import build_source
@@ -98,7 +98,7 @@ class Daemon:
         self.pipeline: Pipeline | None = None
         self._builder: PredictionBuilder | None = None
         self.frame_publisher: FramePublisher | None = None
-        self.tpu_retry = EdgeTpuRetry(initial_s=config.model.edgetpu_retry_s)
+        self.tpu = EdgeTpuSupervisor(self)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -121,8 +121,8 @@ class Daemon:
             self.publisher = Publisher(self.config.publish)
             self.publisher.bind()
             self._start_pipeline()
-            if self._tpu_wanted() and runner.delegate_name == "cpu":
-                self.tpu_retry.on_cpu(time.monotonic())  # plugged in later? try again
+            if self.tpu.wanted() and runner.delegate_name == "cpu":
+                self.tpu.started_on_cpu(time.monotonic())
             self._wait_first_prediction(timeout=30.0)
         finally:
             self._starting = False
@@ -134,8 +134,8 @@ class Daemon:
         while self.stats.published == 0 and time.monotonic() < deadline:
             if self.health.fatal or not (self.pipeline and self.pipeline.alive()):
                 return
-            if self._tpu_wanted():
-                self._supervise_edgetpu()  # a TPU failing from the first frame on
+            if self.tpu.wanted():
+                self.tpu.check(time.monotonic())  # a TPU failing from the first frame on
             time.sleep(0.01)
         if self.stats.published == 0:
             log.warning("no prediction within %.0fs of start: %s", timeout,
@@ -179,8 +179,8 @@ class Daemon:
                 break
             if signum == signal.SIGHUP:
                 self.reload()
-            if self._tpu_wanted():
-                self._supervise_edgetpu()
+            if self.tpu.wanted():
+                self.tpu.check(time.monotonic())
             if self.health.fatal:
                 log.error("fatal: %s", self.health.fatal)
                 self.notify.watchdog_trigger()
@@ -212,47 +212,13 @@ class Daemon:
             signum = following if following != signal.SIGHUP else signum
         return signum
 
-    def _tpu_wanted(self) -> bool:
-        m = self.config.model
-        return m.delegate == "auto" and (m.edgetpu_path is not None)
-
-    def _supervise_edgetpu(self) -> None:
-        """auto: fall back to the CPU model when the TPU fails mid-run; retry it later."""
+    def swap_model(self, config: Config, require_edgetpu: bool = False) -> None:
+        """Load ``config``'s model and run it in place of the current one (same source,
+        run_id and seq). With ``require_edgetpu``, EdgedError unless it landed on the TPU."""
         assert self.parts is not None
-        now = time.monotonic()
-        self.tpu_retry.tick(now)
-        runner = self.parts.runner
-        started = self.pipeline.invoking_since if self.pipeline else None
-        limit = self.config.model.edgetpu_timeout_ms / 1000
-        if runner.delegate_name == "edgetpu" and started and now - started > limit:
-            self.health.set("degraded", f"inference: the Edge TPU did not answer within "
-                                        f"{limit * 1000:.0f} ms")
-        if self.tpu_retry.should_fall_back(runner.delegate_name, self.health.reason):
-            reason = self.health.reason
-            cpu = self.config.model_copy(update={"model": self.config.model.model_copy(
-                update={"delegate": "cpu"})})
-            self._swap_model(*build_model_parts(cpu))
-            self.tpu_retry.on_cpu(now)
-            log.warning("the Edge TPU failed while running (%s): running %s on the CPU; "
-                        "trying the TPU again in %.0f s", reason, self.config.model_path.name,
-                        self.tpu_retry.next_try - now if self.tpu_retry.next_try else 0)
-            self.health.set("degraded", "Edge TPU failed: running the CPU model")
-        elif runner.delegate_name == "cpu" and self.tpu_retry.should_try(now):
-            log.info("trying the Edge TPU again")
-            try:
-                parts = build_model_parts(self.config)  # auto: probes the TPU first
-            except EdgedError as exc:
-                log.warning("Edge TPU retry failed: %s", exc)
-                parts = None
-            if parts is not None and parts[0].delegate_name == "edgetpu":
-                self._swap_model(*parts)
-                self.tpu_retry.on_tpu(now)
-                self.health.set("running")
-            else:
-                self.tpu_retry.on_cpu(now)
-
-    def _swap_model(self, runner: ModelRunner, decoder: Decoder, labels: str | None) -> None:
-        assert self.parts is not None
+        runner, decoder, labels = build_model_parts(config)
+        if require_edgetpu and runner.delegate_name != "edgetpu":
+            raise EdgedError("the Edge TPU is still not usable")
         if self.pipeline is not None:
             self.pipeline.stop(timeout=5.0)
         self.parts = Parts(runner, decoder, self.parts.source, labels)

@@ -208,3 +208,30 @@ def test_retry_policy_backs_off_and_forgets_after_a_healthy_stretch() -> None:
     assert r.delay == 40
     r.tick(150)
     assert r.delay == 10
+
+
+def test_required_edgetpu_failing_mid_run_is_degraded_and_retried(
+        testdata: Path, tmp_path: Path, fake_libedgetpu: Path, daemon_factory) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from conftest import receive_json, subscribe
+
+    Image.fromarray(np.full((32, 32, 3), 250, np.uint8)).save(tmp_path / "bright.png")
+    d = daemon_factory({
+        "source": {"type": "images", "path": str(tmp_path / "bright.png"), "fps": 30},
+        "model": {"path": str(Path(__file__).parent / "models/fails_on_bright.tflite"),
+                  "delegate": "edgetpu",
+                  "edgetpu_path": str(Path(__file__).parent / "models/fails_on_bright.tflite"),
+                  "edgetpu_library": str(fake_libedgetpu), "edgetpu_retry_s": 0.5}},
+        subdir="r")
+    status = receive_json(subscribe(d.endpoint, (b"edged.status",)), 1,
+                          topic=b"edged.status", timeout=40)[0]
+    assert status["state"] == "degraded" and status["model"]["delegate"] == "edgetpu"
+    deadline = time.monotonic() + 20
+    while "trying the Edge TPU again" not in d.log() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    log = d.log()
+    assert "there is no CPU fallback" in log and "trying the Edge TPU again" in log
+    assert d.proc.poll() is None
+    assert d.stop() == 0
