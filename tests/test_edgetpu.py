@@ -213,9 +213,8 @@ def test_retry_policy_backs_off_and_forgets_after_a_healthy_stretch() -> None:
 def test_required_edgetpu_failing_mid_run_is_degraded_and_retried(
         testdata: Path, tmp_path: Path, fake_libedgetpu: Path, daemon_factory) -> None:
     import numpy as np
-    from PIL import Image
-
     from conftest import receive_json, subscribe
+    from PIL import Image
 
     Image.fromarray(np.full((32, 32, 3), 250, np.uint8)).save(tmp_path / "bright.png")
     d = daemon_factory({
