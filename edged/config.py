@@ -43,6 +43,11 @@ class ModelConfig(StrictModel):
     edgetpu_path: Path | None = None
     edgetpu_device: str = ""
     edgetpu_library: str = Field("libedgetpu.so.1", description="the Edge TPU runtime library")
+    edgetpu_timeout_ms: int = Field(
+        1000, ge=1, description="auto: an Edge TPU inference slower than this counts as hung")
+    edgetpu_retry_s: float = Field(
+        30.0, gt=0, description="auto: first wait before trying a failed Edge TPU again "
+        "(doubles up to 10 minutes)")
     edgetpu_options: dict[str, str] = Field(
         default_factory=dict, description="more options passed to the delegate as they are")
     top_k: int = Field(5, ge=1, le=1000)

@@ -24,6 +24,7 @@ from edged.metadata import packed_labels
 from edged.notify import Notifier
 from edged.pipeline import Health, Pipeline, ResultSlot
 from edged.publisher import Publisher
+from edged.runtime.fallback import EdgeTpuSupervisor
 from edged.runtime.loader import load_model
 from edged.runtime.model import ModelRunner
 from edged.sources import build_source
@@ -65,9 +66,9 @@ def build_model_parts(config: Config) -> tuple[ModelRunner, Decoder, str | None]
     if config.model.labels is not None:
         label_map = read_label_file(config.model.labels)
         label_source = f"file:{config.model.labels}"
-    elif (packed := packed_labels(config.model_path)) is not None:
+    elif (packed := packed_labels(runner.file.path)) is not None:  # the file in use
         label_map, member = packed
-        label_source = f"metadata:{config.model_path.name}:{member}"
+        label_source = f"metadata:{runner.file.path.name}:{member}"
     ctx = DecoderContext(outputs=runner.outputs, model_path=str(config.model_path),
                          model_config=config.model, label_map=label_map,
                          label_source=label_source, masks=config.publish.masks,
@@ -97,6 +98,7 @@ class Daemon:
         self.pipeline: Pipeline | None = None
         self._builder: PredictionBuilder | None = None
         self.frame_publisher: FramePublisher | None = None
+        self.tpu = EdgeTpuSupervisor(self)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -119,6 +121,8 @@ class Daemon:
             self.publisher = Publisher(self.config.publish)
             self.publisher.bind()
             self._start_pipeline()
+            if self.tpu.wanted() and runner.delegate_name == "cpu":
+                self.tpu.started_on_cpu(time.monotonic())
             self._wait_first_prediction(timeout=30.0)
         finally:
             self._starting = False
@@ -130,6 +134,8 @@ class Daemon:
         while self.stats.published == 0 and time.monotonic() < deadline:
             if self.health.fatal or not (self.pipeline and self.pipeline.alive()):
                 return
+            if self.tpu.wanted():
+                self.tpu.check(time.monotonic())  # a TPU failing from the first frame on
             time.sleep(0.01)
         if self.stats.published == 0:
             log.warning("no prediction within %.0fs of start: %s", timeout,
@@ -173,6 +179,8 @@ class Daemon:
                 break
             if signum == signal.SIGHUP:
                 self.reload()
+            if self.tpu.wanted():
+                self.tpu.check(time.monotonic())
             if self.health.fatal:
                 log.error("fatal: %s", self.health.fatal)
                 self.notify.watchdog_trigger()
@@ -203,6 +211,18 @@ class Daemon:
                 break
             signum = following if following != signal.SIGHUP else signum
         return signum
+
+    def swap_model(self, config: Config, require_edgetpu: bool = False) -> None:
+        """Load ``config``'s model and run it in place of the current one (same source,
+        run_id and seq). With ``require_edgetpu``, EdgedError unless it landed on the TPU."""
+        assert self.parts is not None
+        runner, decoder, labels = build_model_parts(config)
+        if require_edgetpu and runner.delegate_name != "edgetpu":
+            raise EdgedError("the Edge TPU is still not usable")
+        if self.pipeline is not None:
+            self.pipeline.stop(timeout=5.0)
+        self.parts = Parts(runner, decoder, self.parts.source, labels)
+        self._start_pipeline()
 
     def shutdown(self) -> None:
         self.notify.stopping()

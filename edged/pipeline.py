@@ -121,6 +121,7 @@ class Pipeline:
                         np.zeros((h, w, 3), np.uint8) if keep_images else None)
              for _ in range(4)], capacity=2)
         self._stop = threading.Event()
+        self.invoking_since: float | None = None  # monotonic start of the invoke under way
         self._invoke_s = 0.0  # moving averages that pace pulled sources
         self._preprocess_s = 0.0
         self._threads = [threading.Thread(target=self._guard(f), name=f"edged-{n}", daemon=True)
@@ -275,14 +276,17 @@ class Pipeline:
                     np.copyto(out.image, slot.image)
                 frames.release(slot)
                 t1 = time.perf_counter()
+                self.invoking_since = time.monotonic()
                 try:
                     runner.invoke()
                 except (RuntimeError, ValueError, EdgedError) as exc:
+                    self.invoking_since = None
                     self.stats.inference_errors += 1
                     results.release(out)
                     errors.failed(exc)
                     continue
                 t2 = time.perf_counter()
+                self.invoking_since = None
                 errors.succeeded()
                 runner.copy_outputs(out.outputs)
                 out.preprocess_ms += (t1 - t0) * 1e3

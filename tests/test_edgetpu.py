@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -129,4 +130,107 @@ def test_auto_daemon_publishes_on_the_cpu_with_the_delegate_named(testdata: Path
     assert m["model"]["delegate"] == "cpu"
     assert m["classes"][0]["label"] == "macaw"
     assert "on the CPU, because" in d.log()
+    assert d.stop() == 0
+
+
+def test_auto_falls_back_mid_run_when_tpu_inference_fails_and_retries(
+        testdata: Path, tmp_path: Path, fake_libedgetpu: Path, daemon_factory) -> None:
+    """The "TPU" model (fake delegate + a real model whose invoke fails on bright frames)
+    loads and probes fine, then fails while running: edged switches to the CPU model without
+    restarting, keeps publishing, and tries the TPU again after edgetpu_retry_s."""
+    import numpy as np
+    from conftest import receive_json, subscribe
+    from PIL import Image
+
+    Image.fromarray(np.full((32, 32, 3), 250, np.uint8)).save(tmp_path / "bright.png")
+    failing = Path(__file__).parent / "models/fails_on_bright.tflite"
+    d = daemon_factory({
+        "source": {"type": "images", "path": str(tmp_path / "bright.png"), "fps": 30},
+        "model": {"path": str(testdata / "models/mobilenet_v1_0.25_128_quant.tflite"),
+                  "edgetpu_path": str(failing), "delegate": "auto",
+                  "edgetpu_library": str(fake_libedgetpu), "edgetpu_retry_s": 1.0}},
+        subdir="d")
+    sub = subscribe(d.endpoint)
+    msgs = receive_json(sub, 5, timeout=30)
+    assert {m["model"]["delegate"] for m in msgs} == {"cpu"}
+    assert {m["model"]["file"] for m in msgs} == {"mobilenet_v1_0.25_128_quant.tflite"}
+    assert len({m["run_id"] for m in msgs}) == 1
+    deadline = time.monotonic() + 20
+    while "trying the Edge TPU again" not in d.log() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    log = d.log()
+    assert "the Edge TPU failed while running" in log
+    assert "trying the Edge TPU again" in log
+    assert d.proc.poll() is None
+    assert d.stop() == 0
+
+
+def test_auto_treats_a_too_slow_tpu_inference_as_hung(testdata: Path, tmp_path: Path,
+                                                      fake_libedgetpu: Path,
+                                                      daemon_factory) -> None:
+    """deeplab (~100 ms per frame here) as the "TPU" model with a 5 ms limit: counted as a hung
+    TPU, and the CPU model takes over."""
+    from conftest import receive_json, subscribe
+
+    d = daemon_factory({
+        "source": {"type": "images", "path": str(testdata / "images/parrot.jpg"), "fps": 10},
+        "model": {"path": str(testdata / "models/mobilenet_v1_0.25_128_quant.tflite"),
+                  "edgetpu_path": str(testdata / "models/deeplabv3_mnv2_dm05_pascal_quant.tflite"),
+                  "delegate": "auto", "edgetpu_library": str(fake_libedgetpu),
+                  "edgetpu_timeout_ms": 5, "edgetpu_retry_s": 600}}, subdir="h")
+    sub = subscribe(d.endpoint)
+    deadline = time.monotonic() + 30
+    while True:
+        [m] = receive_json(sub, 1, timeout=30)
+        if m["model"]["delegate"] == "cpu" or time.monotonic() > deadline:
+            break
+    assert m["model"]["delegate"] == "cpu" and m["classes"][0]["label"] == "macaw"
+    assert "did not answer within 5 ms" in d.log()
+    assert d.stop() == 0
+
+
+def test_retry_policy_backs_off_and_forgets_after_a_healthy_stretch() -> None:
+    from edged.runtime.fallback import EdgeTpuRetry
+
+    r = EdgeTpuRetry(initial_s=10, max_s=40)
+    assert r.should_fall_back("edgetpu", "inference: boom")
+    assert not r.should_fall_back("cpu", "inference: boom")
+    assert not r.should_fall_back("edgetpu", "source: unplugged")
+    r.on_cpu(0)
+    assert not r.should_try(9) and r.should_try(10)
+    r.on_cpu(10)  # the retry failed: wait twice as long
+    assert r.next_try == 30
+    r.on_cpu(30)
+    r.on_cpu(70)
+    assert r.next_try == 110  # capped at max_s
+    r.on_tpu(110)
+    r.tick(149)
+    assert r.delay == 40
+    r.tick(150)
+    assert r.delay == 10
+
+
+def test_required_edgetpu_failing_mid_run_is_degraded_and_retried(
+        testdata: Path, tmp_path: Path, fake_libedgetpu: Path, daemon_factory) -> None:
+    import numpy as np
+    from conftest import receive_json, subscribe
+    from PIL import Image
+
+    Image.fromarray(np.full((32, 32, 3), 250, np.uint8)).save(tmp_path / "bright.png")
+    d = daemon_factory({
+        "source": {"type": "images", "path": str(tmp_path / "bright.png"), "fps": 30},
+        "model": {"path": str(Path(__file__).parent / "models/fails_on_bright.tflite"),
+                  "delegate": "edgetpu",
+                  "edgetpu_path": str(Path(__file__).parent / "models/fails_on_bright.tflite"),
+                  "edgetpu_library": str(fake_libedgetpu), "edgetpu_retry_s": 0.5}},
+        subdir="r")
+    status = receive_json(subscribe(d.endpoint, (b"edged.status",)), 1,
+                          topic=b"edged.status", timeout=40)[0]
+    assert status["state"] == "degraded" and status["model"]["delegate"] == "edgetpu"
+    deadline = time.monotonic() + 20
+    while "trying the Edge TPU again" not in d.log() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    log = d.log()
+    assert "there is no CPU fallback" in log and "trying the Edge TPU again" in log
+    assert d.proc.poll() is None
     assert d.stop() == 0

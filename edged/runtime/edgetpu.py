@@ -103,7 +103,8 @@ def _probe_child(request: dict[str, Any]) -> int:
         return 1
     except (RuntimeError, ValueError) as exc:
         print(json.dumps({"reason": "inference", "message":
-                          f"the Edge TPU model failed its first inference: {exc}"}))
+                          f"the Edge TPU model failed its first inference: "
+                          f"{exc or type(exc).__name__}"}))
         return 1
     return 0
 
