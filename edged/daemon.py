@@ -91,7 +91,7 @@ class Daemon:
         self._seq = 0
         self._frames = itertools.count()
         self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
-        self._starting = False
+        self._stop_requested = False
         self._next_status = 0.0
         self.publisher: Publisher | None = None
         self.parts: Parts | None = None
@@ -105,33 +105,40 @@ class Daemon:
     def install_signal_handlers(self) -> None:
         def on_signal(signum: int, _frame: Any) -> None:
             self._signals.put(signum)
-            if self._starting and signum in (signal.SIGTERM, signal.SIGINT):
-                raise StopRequested
+            if signum in (signal.SIGTERM, signal.SIGINT):
+                self._stop_requested = True  # start() checks between its steps
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, on_signal)
 
     def start(self) -> None:
-        """Load, bind, start threads, wait for the first published prediction, READY=1."""
-        self._starting = True
-        try:
-            self.notify.status(f"loading model {self.config.model_path.name}")
-            self.notify.extend_timeout(60)
-            runner, decoder, labels = build_model_parts(self.config)
-            self.parts = Parts(runner, decoder, build_source(self.config.source), labels)
-            self.publisher = Publisher(self.config.publish)
-            self.publisher.bind()
-            self._start_pipeline()
-            if self.tpu.wanted() and runner.delegate_name == "cpu":
-                self.tpu.started_on_cpu(time.monotonic())
-            self._wait_first_prediction(timeout=30.0)
-        finally:
-            self._starting = False
+        """Load, bind, start threads, wait for the first published prediction, READY=1.
+
+        A SIGTERM/SIGINT during start raises StopRequested at the next step boundary (never
+        from inside a library call: the signal handler only sets a flag)."""
+        self.notify.status(f"loading model {self.config.model_path.name}")
+        self.notify.extend_timeout(60)
+        runner, decoder, labels = build_model_parts(self.config)
+        self._check_stop()
+        self.parts = Parts(runner, decoder, build_source(self.config.source), labels)
+        self.publisher = Publisher(self.config.publish)
+        self.publisher.bind()
+        self._check_stop()
+        self._start_pipeline()
+        if self.tpu.wanted() and runner.delegate_name == "cpu":
+            self.tpu.started_on_cpu(time.monotonic())
+        self._wait_first_prediction(timeout=30.0)
+        self._check_stop()
         self.notify.ready(self._status_line())
         log.info("running: run_id %s", self.run_id)
+
+    def _check_stop(self) -> None:
+        if self._stop_requested:
+            raise StopRequested
 
     def _wait_first_prediction(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while self.stats.published == 0 and time.monotonic() < deadline:
+            self._check_stop()
             if self.health.fatal or not (self.pipeline and self.pipeline.alive()):
                 return
             if self.tpu.wanted():
