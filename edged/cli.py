@@ -21,6 +21,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "bench": ("edged.commands.bench", "measure bare interpreter vs. the full daemon path"),
     "doctor": ("edged.commands.doctor", "check this device: runtime, model, camera, Edge TPU"),
     "keygen": ("edged.commands.keygen", "make a CURVE key pair for tcp publishing"),
+    "mqtt": ("edged.commands.mqtt", "bridge status, events and predictions to an MQTT broker"),
     "convert": ("edged.commands.convert", "convert a Keras model to a quantized .tflite"),
 }
 
