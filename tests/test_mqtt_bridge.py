@@ -38,6 +38,9 @@ def check_discovery(topic: str, payload: dict) -> None:
     assert payload.get("device_class") in HA_DEVICE_CLASSES[component]
     assert payload["availability_topic"].endswith("/availability")
     assert "{{" in payload["value_template"]
+    # Home Assistant 2025.10 replaced object_id (removed in 2026.4) by default_entity_id
+    assert "object_id" not in payload
+    assert payload["default_entity_id"].startswith(component + ".")
 
 
 class BridgeProcess:

@@ -39,9 +39,12 @@ def device_block(config: MqttConfig) -> dict[str, Any]:
             "sw_version": __version__}
 
 
-def _common(config: MqttConfig, object_id: str, name: str, state_topic: str) -> dict[str, Any]:
-    return {"name": name, "unique_id": f"{config.node_id}_{object_id}",
-            "object_id": f"{config.node_id}_{object_id}", "state_topic": state_topic,
+def _common(config: MqttConfig, component: str, object_id: str, name: str,
+            state_topic: str) -> dict[str, Any]:
+    # default_entity_id replaced object_id in Home Assistant 2025.10 (object_id gone in 2026.4)
+    uid = f"{config.node_id}_{object_id}"
+    return {"name": name, "unique_id": uid,
+            "default_entity_id": f"{component}.{slug(uid)}", "state_topic": state_topic,
             "availability_topic": f"{config.prefix}/availability",
             "payload_available": "online", "payload_not_available": "offline",
             "device": device_block(config)}
@@ -57,12 +60,12 @@ def label_entities(config: MqttConfig) -> list[Entity]:
     for label in config.labels:
         count = f"(value_json.counts[{_jinja_key(label)}] | default(0) | int)"
         oid = f"{slug(label)}_detected"
-        p = _common(config, oid, f"{label} detected", state)
+        p = _common(config, "binary_sensor", oid, f"{label} detected", state)
         p.update(device_class="occupancy", value_template=f"{{{{ 'ON' if {count} > 0 "
                  "else 'OFF' }}", payload_on="ON", payload_off="OFF")
         out.append(Entity("binary_sensor", oid, p))
         oid = f"{slug(label)}_count"
-        p = _common(config, oid, f"{label} count", state)
+        p = _common(config, "sensor", oid, f"{label} count", state)
         p.update(value_template=f"{{{{ {count} }}}}", state_class="measurement",
                  unit_of_measurement="objects", icon="mdi:counter")
         out.append(Entity("sensor", oid, p))
@@ -73,7 +76,7 @@ def zone_entities(config: MqttConfig, zones: list[str]) -> list[Entity]:
     out = []
     for zone in zones:
         oid = f"zone_{slug(zone)}_count"
-        p = _common(config, oid, f"{zone} zone count", f"{config.prefix}/zones")
+        p = _common(config, "sensor", oid, f"{zone} zone count", f"{config.prefix}/zones")
         p.update(value_template=f"{{{{ value_json[{_jinja_key(zone)}] | default(0) | int }}}}",
                  state_class="measurement", unit_of_measurement="objects", icon="mdi:vector-square")
         out.append(Entity("sensor", oid, p))
@@ -94,7 +97,7 @@ def health_entities(config: MqttConfig) -> list[Entity]:
     ]
     out = []
     for oid, name, template, extra in specs:
-        p = _common(config, oid, name, status)
+        p = _common(config, "sensor", oid, name, status)
         p.update(value_template=template, entity_category="diagnostic", **extra)
         out.append(Entity("sensor", oid, p))
     return out
