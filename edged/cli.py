@@ -22,6 +22,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "doctor": ("edged.commands.doctor", "check this device: runtime, model, camera, Edge TPU"),
     "keygen": ("edged.commands.keygen", "make a CURVE key pair for tcp publishing"),
     "mqtt": ("edged.commands.mqtt", "bridge status, events and predictions to an MQTT broker"),
+    "web": ("edged.commands.web", "serve a live preview page and Prometheus metrics"),
     "convert": ("edged.commands.convert", "convert a Keras model to a quantized .tflite"),
 }
 

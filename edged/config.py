@@ -17,6 +17,7 @@ from edged.mqtt.config import MqttConfig
 from edged.sources import SourceConfig
 from edged.sources.base import StrictModel
 from edged.sources.synthetic import SyntheticSourceConfig
+from edged.web.config import WebConfig
 from edged.yamlpos import KeyPath, YamlError, line_for, load_with_lines
 
 DEMO_DIR = Path(__file__).parent / "demo"
@@ -140,6 +141,7 @@ class Config(StrictModel):
     publish: PublishConfig = Field(default_factory=PublishConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     mqtt: MqttConfig | None = Field(None, description="edged mqtt: the broker bridge")
+    web: WebConfig | None = Field(None, description="edged web: preview page and metrics")
 
     @model_validator(mode="after")
     def _demo_defaults(self) -> Config:
