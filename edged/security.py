@@ -3,6 +3,7 @@ $CREDENTIALS_DIRECTORY), allowed client public keys from a folder, a ZAP authent
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from edged.errors import PublishError
+
+log = logging.getLogger("edged.publish")
 
 
 def credential_path(path: Path) -> Path:
@@ -37,25 +40,55 @@ def load_keypair(path: Path) -> tuple[bytes, bytes]:
 
 
 class CurveServer:
-    """Makes a socket a CURVE server whose clients must be in ``authorized_dir``."""
+    """Makes sockets CURVE servers whose clients must be in ``authorized_dir``. One per
+    context: every socket edged binds shares its keys and its ZAP authenticator."""
 
     def __init__(self, context: zmq.Context, secret_key_file: Path,
                  authorized_dir: Path) -> None:
         self.public, self.secret = load_keypair(secret_key_file)
-        if not authorized_dir.is_dir() or not any(authorized_dir.glob("*.key")):
-            raise PublishError(f"publish.curve.authorized_keys_dir {authorized_dir}: no "
-                               "client public keys (*.key) there; nobody could subscribe")
+        self.authorized_dir = authorized_dir
+        self.keys = read_authorized_keys(authorized_dir)
         self.auth = ThreadAuthenticator(context)
         self.auth.start()
-        self.auth.configure_curve(domain="*", location=str(authorized_dir))
+        self.auth.certs["*"] = dict(self.keys)
 
     def apply(self, sock: zmq.Socket) -> None:
         sock.curve_secretkey = self.secret
         sock.curve_publickey = self.public
         sock.curve_server = True
 
+    def reload_keys(self) -> set[bytes]:
+        """Re-read the authorized keys (SIGHUP); the public keys that were removed. A folder
+        that became unreadable or empty revokes every key (fail closed)."""
+        try:
+            keys = read_authorized_keys(self.authorized_dir)
+        except PublishError as exc:
+            log.warning("%s: every client key revoked", exc)
+            keys = {}
+        removed = set(self.keys) - set(keys)
+        self.keys = keys
+        self.auth.certs["*"] = dict(keys)  # one assignment: the ZAP thread sees old or new
+        return removed
+
     def stop(self) -> None:
         self.auth.stop()
+
+
+def read_authorized_keys(folder: Path) -> dict[bytes, bool]:
+    """Client public keys (z85) from ``folder``/*.key, as the authenticator wants them."""
+    keys: dict[bytes, bool] = {}
+    try:
+        files = sorted(folder.glob("*.key")) if folder.is_dir() else []
+        for f in files:
+            public, _ = zmq.auth.load_certificate(f)
+            keys[public] = True
+    except (OSError, ValueError) as exc:
+        raise PublishError(f"publish.curve.authorized_keys_dir {folder}: cannot be read "
+                           f"({exc})") from None
+    if not keys:
+        raise PublishError(f"publish.curve.authorized_keys_dir {folder}: no client public "
+                           "keys (*.key) there; nobody could subscribe")
+    return keys
 
 
 def make_keypair(folder: Path, name: str) -> tuple[Path, Path]:
