@@ -38,11 +38,16 @@ log = logging.getLogger("edged.publish")
 
 MAX_INBOUND_MSG = 1024  # bytes; longer than any topic + 1
 HANDSHAKE_IVL_MS = 5000
-RCVHWM = 100
-MAX_RECV_PER_SERVICE = 1000
-PEER_BYTES_PER_S = 16 * 1024  # a subscriber sends a handshake and a few topics, not this
+RCVHWM = 2
+MAX_RECV_PER_SERVICE = 20_000
+MAX_SERVICE_S = 0.005  # of inbound work per call: the publishing thread comes first
+# Inbound bytes a peer may send: a token bucket. A subscriber sends a handshake (< 1 KiB
+# with CURVE), a few subscriptions, maybe heartbeats; never this much.
+PEER_BURST = 16 * 1024
+PEER_BYTES_PER_S = 1024
+PEER_TOTAL_WHILE_REFUSING = 64 * 1024  # while invalid subscriptions arrive: drop big talkers
 CHECK_INTERVAL_S = 1.0
-MIN_CHECK_INTERVAL_S = 0.02
+MIN_CHECK_INTERVAL_S = 0.005
 _TCP_INFO_BYTES_RECEIVED = 128  # offset of tcpi_bytes_received in struct tcp_info
 _IPC_FLOOD = 5000  # invalid subscriptions per check interval that drop every ipc peer
 
@@ -51,7 +56,9 @@ _IPC_FLOOD = 5000  # invalid subscriptions per check interval that drop every ip
 class _Peer:
     inode: int
     tcp: bool
+    since: float
     received: int = 0
+    tokens: float = PEER_BURST
 
 
 @dataclass
@@ -79,8 +86,7 @@ class ConnectionGuard:
                 tcp = s.family in (socket.AF_INET, socket.AF_INET6)
         except OSError:
             return
-        peer = _Peer(st.st_ino, tcp)
-        peer.received = _bytes_received(fd) if tcp else 0
+        peer = _Peer(st.st_ino, tcp, time.monotonic())  # the budget counts every byte
         with self._lock:
             self._peers[fd] = peer
 
@@ -88,20 +94,26 @@ class ConnectionGuard:
         with self._lock:
             self._peers.pop(fd, None)
 
-    def check(self, interval: float, invalid: int) -> None:
-        """Drop every peer that sent more than its byte budget since the last check (tcp);
-        ipc peers (trusted by file permissions) only when invalid subscriptions flood."""
-        budget = max(PEER_BYTES_PER_S * interval, 4096)
+    def check(self, invalid: int) -> None:
+        """Drop tcp peers that overdrew their byte budget, or that sent more than any
+        subscriber while ``invalid`` subscriptions arrived; ipc peers (trusted by file
+        permissions) only when invalid subscriptions flood."""
+        now = time.monotonic()
         with self._lock:
             peers = list(self._peers.items())
         for fd, peer in peers:
-            if peer.tcp:
-                now = _bytes_received(fd)
-                sent, peer.received = now - peer.received, now
-                if sent > budget:
-                    self._drop(fd, peer, f"sent {sent} bytes in {interval:.2f}s")
-            elif invalid > _IPC_FLOOD:
-                self._drop(fd, peer, f"{invalid} invalid subscriptions")
+            if not peer.tcp:
+                if invalid > _IPC_FLOOD:
+                    self._drop(fd, peer, f"{invalid} invalid subscriptions")
+                continue
+            total = _bytes_received(fd)
+            peer.tokens = min(PEER_BURST, peer.tokens + PEER_BYTES_PER_S * (now - peer.since))
+            peer.tokens -= total - peer.received
+            peer.received, peer.since = total, now
+            if peer.tokens < 0:
+                self._drop(fd, peer, f"sent {total} bytes, more than a subscriber needs")
+            elif invalid and total > PEER_TOTAL_WHILE_REFUSING:
+                self._drop(fd, peer, f"sent {total} bytes while invalid subscriptions arrived")
 
     def drop_all(self, why: str) -> int:
         with self._lock:
@@ -177,13 +189,9 @@ class GuardedXPub:
     def service(self, watch: bytes | None = None) -> bool:
         """Apply valid (un)subscriptions, refuse the rest, watch connections. True when
         someone subscribed to a prefix of ``watch`` (e.g. the status topic)."""
-        while self._monitor.poll(0):
-            event = parse_monitor_message(self._monitor.recv_multipart())
-            if event["event"] == zmq.EVENT_ACCEPTED:
-                self.guard.accepted(event["value"])
-            elif event["event"] == zmq.EVENT_DISCONNECTED:
-                self.guard.gone(event["value"])
+        self._connections()
         joined = False
+        deadline = time.monotonic() + MAX_SERVICE_S
         for _ in range(MAX_RECV_PER_SERVICE):
             try:
                 msg = self.socket.recv(zmq.NOBLOCK)
@@ -193,19 +201,32 @@ class GuardedXPub:
             if kind not in (b"\x00", b"\x01") or not self._valid(topic):
                 self._invalid_since_check += 1
                 self.guard.stats.refused_subscriptions += 1
+                if self._invalid_since_check % 256 == 0:
+                    self._maybe_check()
+                    if time.monotonic() > deadline:
+                        break
                 continue
             self.socket.setsockopt(zmq.SUBSCRIBE if kind == b"\x01" else zmq.UNSUBSCRIBE, topic)
             joined |= kind == b"\x01" and watch is not None and watch.startswith(topic)
         self._maybe_check()
         return joined
 
+    def _connections(self) -> None:
+        while self._monitor.poll(0):
+            event = parse_monitor_message(self._monitor.recv_multipart())
+            if event["event"] == zmq.EVENT_ACCEPTED:
+                self.guard.accepted(event["value"])
+            elif event["event"] == zmq.EVENT_DISCONNECTED:
+                self.guard.gone(event["value"])
+
     def _maybe_check(self) -> None:
+        self._connections()
         now = time.monotonic()
         since = now - self._last_check
         due = since >= CHECK_INTERVAL_S or (self._invalid_since_check
                                              and since >= MIN_CHECK_INTERVAL_S)
         if due:
-            self.guard.check(since, self._invalid_since_check)
+            self.guard.check(self._invalid_since_check)
             self._last_check, self._invalid_since_check = now, 0
 
     def send(self, frames: Sequence[bytes | memoryview]) -> bool:
