@@ -14,6 +14,7 @@ from zmq.auth.thread import ThreadAuthenticator
 from edged.errors import PublishError
 
 log = logging.getLogger("edged.publish")
+ZAP_DOMAIN = b"edged"
 
 
 def credential_path(path: Path) -> Path:
@@ -50,12 +51,16 @@ class CurveServer:
         self.keys = read_authorized_keys(authorized_dir)
         self.auth = ThreadAuthenticator(context)
         self.auth.start()
-        self.auth.certs["*"] = dict(self.keys)
+        self.auth.certs[ZAP_DOMAIN.decode()] = dict(self.keys)
 
     def apply(self, sock: zmq.Socket) -> None:
         sock.curve_secretkey = self.secret
         sock.curve_publickey = self.public
         sock.curve_server = True
+        # a named domain, enforced: without a ZAP handler (e.g. between two authenticators
+        # during a reload) libzmq refuses clients instead of accepting any key
+        sock.zap_domain = ZAP_DOMAIN
+        sock.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)
 
     def reload_keys(self) -> set[bytes]:
         """Re-read the authorized keys (SIGHUP); the public keys that were removed. A folder
@@ -67,7 +72,8 @@ class CurveServer:
             keys = {}
         removed = set(self.keys) - set(keys)
         self.keys = keys
-        self.auth.certs["*"] = dict(keys)  # one assignment: the ZAP thread sees old or new
+        # one assignment: the ZAP thread sees the old keys or the new ones
+        self.auth.certs[ZAP_DOMAIN.decode()] = dict(keys)
         return removed
 
     def stop(self) -> None:
