@@ -49,7 +49,9 @@ PEER_TOTAL_WHILE_REFUSING = 64 * 1024  # while invalid subscriptions arrive: dro
 CHECK_INTERVAL_S = 1.0
 MIN_CHECK_INTERVAL_S = 0.005
 _TCP_INFO_BYTES_RECEIVED = 128  # offset of tcpi_bytes_received in struct tcp_info
-_IPC_FLOOD = 5000  # invalid subscriptions per check interval that drop every ipc peer
+# invalid subscriptions (honest peers send none) after which every ipc peer is dropped:
+# libzmq keeps each in memory until its peer goes away
+_IPC_FLOOD = 10_000
 
 
 @dataclass
@@ -94,17 +96,18 @@ class ConnectionGuard:
         with self._lock:
             self._peers.pop(fd, None)
 
-    def check(self, invalid: int) -> None:
+    def check(self, invalid: int, invalid_total: int = 0) -> bool:
         """Drop tcp peers that overdrew their byte budget, or that sent more than any
-        subscriber while ``invalid`` subscriptions arrived; ipc peers (trusted by file
-        permissions) only when invalid subscriptions flood."""
+        subscriber while ``invalid`` subscriptions arrived; ipc peers (no byte counter,
+        trusted by file permissions) only when invalid subscriptions flood. True when the
+        ipc flood rule fired."""
         now = time.monotonic()
         with self._lock:
             peers = list(self._peers.items())
         for fd, peer in peers:
             if not peer.tcp:
-                if invalid > _IPC_FLOOD:
-                    self._drop(fd, peer, f"{invalid} invalid subscriptions")
+                if invalid_total > _IPC_FLOOD:
+                    self._drop(fd, peer, f"{invalid_total} invalid subscriptions")
                 continue
             total = _bytes_received(fd)
             peer.tokens = min(PEER_BURST, peer.tokens + PEER_BYTES_PER_S * (now - peer.since))
@@ -114,6 +117,7 @@ class ConnectionGuard:
                 self._drop(fd, peer, f"sent {total} bytes, more than a subscriber needs")
             elif invalid and total > PEER_TOTAL_WHILE_REFUSING:
                 self._drop(fd, peer, f"sent {total} bytes while invalid subscriptions arrived")
+        return invalid_total > _IPC_FLOOD
 
     def drop_all(self, why: str) -> int:
         with self._lock:
@@ -171,6 +175,7 @@ class GuardedXPub:
         self._monitor = sock.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
         self._last_check = time.monotonic()
         self._invalid_since_check = 0
+        self._invalid_total = 0
 
     @staticmethod
     def configure(sock: zmq.Socket, hwm: int, linger_ms: int) -> None:
@@ -226,7 +231,9 @@ class GuardedXPub:
         due = since >= CHECK_INTERVAL_S or (self._invalid_since_check
                                              and since >= MIN_CHECK_INTERVAL_S)
         if due:
-            self.guard.check(self._invalid_since_check)
+            self._invalid_total += self._invalid_since_check
+            if self.guard.check(self._invalid_since_check, self._invalid_total):
+                self._invalid_total = 0
             self._last_check, self._invalid_since_check = now, 0
 
     def send(self, frames: Sequence[bytes | memoryview]) -> bool:

@@ -33,10 +33,15 @@ def ready(kind: bytes = b"SUB") -> bytes:
     return frame(b"\x05READY\x0bSocket-Type" + struct.pack(">I", len(kind)) + kind, command=True)
 
 
-def connect(port: int, handshake: bool = True, timeout: float = 10.0) -> socket.socket:
-    """A raw tcp connection to 127.0.0.1:PORT; with ``handshake``, a finished NULL
-    handshake as a SUB peer that subscribed to nothing."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+def connect(port: int | str, handshake: bool = True, timeout: float = 10.0) -> socket.socket:
+    """A raw connection to 127.0.0.1:PORT (or to the ipc socket at PATH); with
+    ``handshake``, a finished NULL handshake as a SUB peer that subscribed to nothing."""
+    if isinstance(port, str):
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(timeout)
+        s.connect(port)
+    else:
+        s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     if handshake:
         s.sendall(greeting() + ready())
         got = b""
@@ -48,7 +53,7 @@ def connect(port: int, handshake: bool = True, timeout: float = 10.0) -> socket.
     return s
 
 
-def flood(port: int, seconds: float) -> tuple[int, int]:
+def flood(port: int | str, seconds: float) -> tuple[int, int]:
     """Unique subscriptions as fast as the daemon reads them, reconnecting whenever it drops
     us; (subscriptions sent, connections dropped)."""
     sent = dropped = 0
@@ -135,11 +140,12 @@ def free_port() -> int:
 
 
 def main(argv: list[str]) -> None:
-    verb, port = argv[0], int(argv[1])
+    verb, port = argv[0], (int(argv[1]) if argv[1].isdigit() else argv[1])
     if verb == "flood":
         sent, dropped = flood(port, float(argv[2]))
         print(f"sent {sent} subscriptions, dropped {dropped} times")
     elif verb == "bigsub":
+        assert isinstance(port, int)
         print("closed by the daemon:", big_subscription(port, int(float(argv[2]) * 2**20)))
     elif verb == "idle":
         conns = [connect(port) for _ in range(int(argv[2]))]

@@ -7,11 +7,15 @@ from __future__ import annotations
 import grp
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import sockattack as sa
 from conftest import receive_json, subscribe
 
+FLOOD_S = float(os.environ.get("EDGED_FLOOD_S", "20"))
 CONFIG = {"source": {"type": "synthetic", "fps": 20}}
 
 
@@ -101,4 +105,30 @@ def test_a_folder_edged_creates_is_given_to_the_group(tmp_path: Path,
     receive_json(subscribe(d.endpoint), 1, timeout=60)
     st = run.stat()
     assert (stat.S_IMODE(st.st_mode), st.st_gid) == (0o750, grp.getgrnam(group).gr_gid)
+    assert d.stop() == 0
+
+
+def test_unique_subscription_flood_on_ipc_is_bounded(tmp_path: Path, daemon_factory) -> None:
+    """ipc peers have no byte counter: a flood of invalid subscriptions drops every ipc
+    connection (honest ones reconnect by themselves)."""
+    d = daemon_factory({**CONFIG, "publish": {"endpoint": f"ipc://{tmp_path}/p.sock"}},
+                       subdir="d")
+    honest = subscribe(d.endpoint)
+    receive_json(honest, 1, timeout=60)
+    base_kb = sa.rss_kb(d.proc.pid)
+    seconds = FLOOD_S
+    with sa.RssWatch(d.proc.pid, base_kb / 1024 + 200) as watch:
+        attacker = subprocess.Popen([sys.executable, sa.__file__, "flood",
+                                     str(tmp_path / "p.sock"), str(seconds)],
+                                    stdout=subprocess.PIPE, text=True)
+        got = 0
+        while attacker.poll() is None:
+            if honest.poll(100):
+                honest.recv_multipart()
+                got += 1
+    report = attacker.communicate(timeout=30)[0]
+    assert not watch.killed, report
+    assert (watch.peak_kb - base_kb) / 1024 < 20, report
+    assert got >= seconds, f"honest subscriber got {got} in {seconds:.0f}s"
+    receive_json(honest, 5, timeout=60)
     assert d.stop() == 0
