@@ -42,6 +42,8 @@ def check_endpoint(endpoint: str, curve: bool) -> str:
     if not port:
         raise ValueError(f"{endpoint}: tcp endpoint needs a port 1..65535, "
                          "e.g. tcp://127.0.0.1:5556")
+    if parts.path or parts.query or parts.fragment:
+        raise ValueError(f"{endpoint}: a tcp endpoint is tcp://HOST:PORT, nothing after")
     host = parts.hostname or ""
     if not curve and not is_loopback(host):
         raise ValueError(f"tcp endpoint binds {host or 'every interface'}, which is not "
