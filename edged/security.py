@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 
 import zmq
@@ -40,18 +41,45 @@ def load_keypair(path: Path) -> tuple[bytes, bytes]:
     return public, secret
 
 
+_authenticators: dict[int, tuple[ThreadAuthenticator, int]] = {}  # by context: (auth, users)
+_auth_lock = threading.Lock()
+
+
+def _acquire_authenticator(context: zmq.Context) -> ThreadAuthenticator:
+    """The context's one ZAP handler (libzmq allows one per context): a reload that builds
+    a new publisher before closing the old one shares it instead of failing to bind."""
+    with _auth_lock:
+        auth, users = _authenticators.get(id(context), (None, 0))
+        if auth is None:
+            auth = ThreadAuthenticator(context)
+            auth.start()
+        _authenticators[id(context)] = (auth, users + 1)
+        return auth
+
+
+def _release_authenticator(context: zmq.Context) -> None:
+    with _auth_lock:
+        auth, users = _authenticators.pop(id(context))
+        if users > 1:
+            _authenticators[id(context)] = (auth, users - 1)
+        else:
+            auth.stop()
+
+
 class CurveServer:
-    """Makes sockets CURVE servers whose clients must be in ``authorized_dir``. One per
-    context: every socket edged binds shares its keys and its ZAP authenticator."""
+    """Makes sockets CURVE servers whose clients must be in ``authorized_dir``. Every socket
+    edged binds shares these keys and the context's one ZAP authenticator; the newest
+    CurveServer's keys are the ones it checks."""
 
     def __init__(self, context: zmq.Context, secret_key_file: Path,
                  authorized_dir: Path) -> None:
         self.public, self.secret = load_keypair(secret_key_file)
         self.authorized_dir = authorized_dir
         self.keys = read_authorized_keys(authorized_dir)
-        self.auth = ThreadAuthenticator(context)
-        self.auth.start()
+        self.context = context
+        self.auth = _acquire_authenticator(context)
         self.auth.certs[ZAP_DOMAIN.decode()] = dict(self.keys)
+        self._stopped = False
 
     def apply(self, sock: zmq.Socket) -> None:
         sock.curve_secretkey = self.secret
@@ -77,7 +105,9 @@ class CurveServer:
         return removed
 
     def stop(self) -> None:
-        self.auth.stop()
+        if not self._stopped:
+            self._stopped = True
+            _release_authenticator(self.context)
 
 
 def read_authorized_keys(folder: Path) -> dict[bytes, bool]:
