@@ -76,7 +76,7 @@ class CurveConfig(StrictModel):
 
 class PublishConfig(StrictModel):
     endpoint: str = "ipc:///run/edged/predictions.sock"
-    topic: str = Field("edged.predictions", min_length=1)
+    topic: str = Field("edged.predictions", min_length=1, max_length=255)
     hwm: int = Field(100, ge=1, le=100_000,
                      description="messages queued per subscriber before dropping")
     linger_ms: int = Field(200, ge=0, le=10_000)
@@ -91,7 +91,7 @@ class PublishConfig(StrictModel):
     frames_endpoint: str | None = Field(
         None, description="default: frames.sock beside an ipc endpoint, or the next tcp port")
     frames_quality: int = Field(80, ge=10, le=95)
-    status_topic: str = Field("edged.status", min_length=1)
+    status_topic: str = Field("edged.status", min_length=1, max_length=255)
     status_interval: float = Field(5.0, gt=0)
 
     @field_validator("endpoint", "frames_endpoint")

@@ -8,8 +8,10 @@ process without bound (3.3 GB in 20 s). So, per socket:
   before its body is buffered;
 * ZMQ_XPUB_MANUAL: a subscription takes effect only when it is a prefix of a topic edged
   publishes (the empty one, "everything", included); others match nothing;
-* a small RCVHWM and a bounded amount of inbound work per ``service()`` call, so a
-  flooding peer never starves the publishing thread;
+* RCVHWM 2: libzmq moves a peer's messages into its queue only while this thread calls
+  into the socket, a pipe-full at a time; with a tiny pipe a flood gets in only as fast as
+  ``service()`` refuses it, and ``service()`` does a bounded amount of work per call, so
+  a flooding peer never starves the publishing thread;
 * a guard that watches each connection's inbound byte count (TCP_INFO) and drops a peer
   that sends more than any subscriber could need; its subscriptions are freed with it;
 * ZMQ_HANDSHAKE_IVL: peers that never finish the handshake are dropped.
@@ -36,7 +38,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 log = logging.getLogger("edged.publish")
 
-MAX_INBOUND_MSG = 1024  # bytes; longer than any topic + 1
+MAX_INBOUND_MSG = 1024  # bytes; topics are at most 255 (config), plus the 1-byte kind
 HANDSHAKE_IVL_MS = 5000
 RCVHWM = 2
 MAX_RECV_PER_SERVICE = 20_000
