@@ -107,6 +107,9 @@ class ConnectionGuard:
         with self._lock:
             peers = list(self._peers.items())
         for fd, peer in peers:
+            if not _same_inode(fd, peer.inode):  # closed without a monitor event seen
+                self.gone(fd)
+                continue
             if not peer.tcp:
                 if invalid_total > _IPC_FLOOD:
                     self._drop(fd, peer, f"{invalid_total} invalid subscriptions")
@@ -128,7 +131,7 @@ class ConnectionGuard:
 
     def _drop(self, fd: int, peer: _Peer, why: str) -> bool:
         try:
-            if os.fstat(fd).st_ino != peer.inode:  # closed and the number reused
+            if not _same_inode(fd, peer.inode):  # closed, and maybe the number reused
                 self.gone(fd)
                 return False
             with socket.socket(fileno=os.dup(fd)) as s:
@@ -146,6 +149,13 @@ class ConnectionGuard:
             log.warning("dropped a subscriber connection: %s (%d dropped so far)", why,
                         self.stats.dropped_peers)
         return True
+
+
+def _same_inode(fd: int, inode: int) -> bool:
+    try:
+        return os.fstat(fd).st_ino == inode
+    except OSError:
+        return False
 
 
 def _bytes_received(fd: int) -> int:
