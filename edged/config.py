@@ -21,6 +21,8 @@ from edged.yamlpos import KeyPath, YamlError, line_for, load_with_lines
 DEMO_DIR = Path(__file__).parent / "demo"
 DEMO_MODEL = DEMO_DIR / "shapes_int8.tflite"
 DEMO_LABELS = DEMO_DIR / "shapes_labels.txt"
+
+
 class NormalizeConfig(StrictModel):
     mean: float = 0.0
     std: float = Field(1.0, gt=0)
@@ -81,8 +83,9 @@ class PublishConfig(StrictModel):
                      description="messages queued per subscriber before dropping")
     linger_ms: int = Field(200, ge=0, le=10_000)
     group: str | None = Field(
-        None, description="ipc: give the socket and its folder to this group (0660 / 0750), "
-        "so only its members can subscribe; under systemd the service's own group already is")
+        None, description="ipc: give the sockets (0660) to this group, and their folder (0750) "
+        "when edged creates it, so only its members can subscribe; under systemd the "
+        "service's own group already is")
     curve: CurveConfig | None = Field(
         None, description="CURVE encryption and client keys; required for non-loopback tcp")
     masks: bool = Field(False, description="publish segmentation masks on TOPIC.mask")
