@@ -8,10 +8,10 @@ import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from edged.endpoints import check_endpoint, next_port
 from edged.errors import ConfigError
 from edged.mqtt.config import MqttConfig
 from edged.sources import SourceConfig
@@ -23,11 +23,6 @@ from edged.yamlpos import KeyPath, YamlError, line_for, load_with_lines
 DEMO_DIR = Path(__file__).parent / "demo"
 DEMO_MODEL = DEMO_DIR / "shapes_int8.tflite"
 DEMO_LABELS = DEMO_DIR / "shapes_labels.txt"
-LOOPBACK_HOSTS = {"localhost", "::1", "[::1]"}
-
-
-def is_loopback(host: str) -> bool:
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
 
 
 class NormalizeConfig(StrictModel):
@@ -85,12 +80,14 @@ class CurveConfig(StrictModel):
 
 class PublishConfig(StrictModel):
     endpoint: str = "ipc:///run/edged/predictions.sock"
-    topic: str = Field("edged.predictions", min_length=1)
-    hwm: int = Field(100, ge=1, description="messages queued per subscriber before dropping")
+    topic: str = Field("edged.predictions", min_length=1, max_length=255)
+    hwm: int = Field(100, ge=1, le=100_000,
+                     description="messages queued per subscriber before dropping")
     linger_ms: int = Field(200, ge=0, le=10_000)
     group: str | None = Field(
-        None, description="ipc: give the socket and its folder to this group (0660 / 0750), "
-        "so only its members can subscribe; under systemd the service's own group already is")
+        None, description="ipc: give the sockets (0660) to this group, and their folder (0750) "
+        "when edged creates it, so only its members can subscribe; under systemd the "
+        "service's own group already is")
     curve: CurveConfig | None = Field(
         None, description="CURVE encryption and client keys; required for non-loopback tcp")
     masks: bool = Field(False, description="publish segmentation masks on TOPIC.mask")
@@ -99,31 +96,29 @@ class PublishConfig(StrictModel):
     frames_endpoint: str | None = Field(
         None, description="default: frames.sock beside an ipc endpoint, or the next tcp port")
     frames_quality: int = Field(80, ge=10, le=95)
-    status_topic: str = Field("edged.status", min_length=1)
+    status_topic: str = Field("edged.status", min_length=1, max_length=255)
     status_interval: float = Field(5.0, gt=0)
 
-    @field_validator("endpoint")
+    @field_validator("endpoint", "frames_endpoint")
     @classmethod
-    def _endpoint(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme == "ipc":
-            if not v[len("ipc://"):]:
-                raise ValueError("ipc endpoint needs a path, e.g. ipc:///run/edged/predictions.sock")
-            return v
-        if parts.scheme == "tcp":
-            if not parts.port:
-                raise ValueError("tcp endpoint needs a port, e.g. tcp://127.0.0.1:5556")
-            return v
-        raise ValueError("expected ipc://PATH or tcp://HOST:PORT")
+    def _endpoint_form(cls, v: str | None) -> str | None:
+        return v if v is None else check_endpoint(v, curve=True)
+
+    def endpoints(self) -> dict[str, str]:
+        """Every endpoint this section binds, by its key (frames: the default if unset)."""
+        out = {"endpoint": self.endpoint}
+        if self.frames or self.frames_endpoint is not None:
+            out["frames_endpoint"] = self.frames_endpoint or next_port(self.endpoint)
+        return out
 
     @model_validator(mode="after")
-    def _non_loopback_needs_curve(self) -> PublishConfig:
-        parts = urlsplit(self.endpoint)
-        host = parts.hostname or ""
-        if parts.scheme == "tcp" and self.curve is None and not is_loopback(host):
-            raise ValueError(f"endpoint: tcp endpoint binds {host}, which is not loopback; "
-                             "predictions would be readable by anyone on the network; "
-                             "configure publish.curve (edged keygen) to allow it")
+    def _endpoint_policy(self) -> PublishConfig:
+        """One policy for every bound socket: ipc, loopback tcp, or CURVE (edged.endpoints)."""
+        for key, endpoint in self.endpoints().items():
+            try:
+                check_endpoint(endpoint, curve=self.curve is not None)
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from None
         return self
 
 

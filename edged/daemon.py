@@ -170,8 +170,9 @@ class Daemon:
         pub = self.config.publish
         if pub.frames:
             endpoint = pub.frames_endpoint or frames_endpoint(pub.endpoint)
+            policy = self.publisher.policy if self.publisher else None  # same keys, group
             self.frame_publisher = FramePublisher(endpoint, (size[1], size[0], 3),
-                                                  pub.frames_quality)
+                                                  pub.frames_quality, policy=policy)
             self.frame_publisher.start()
 
     def run(self) -> int:
@@ -253,6 +254,8 @@ class Daemon:
                 raise ConfigError(["no config file to reload (started without --config)"])
             new = load_config(self.config_path)
             self._apply(new)
+            if self.publisher is not None:
+                self.publisher.reload_keys()  # revocation without a restart
             log.info("reloaded %s", self.config_path)
         except EdgedError as exc:
             log.error("reload failed, still running the previous config: %s", exc)

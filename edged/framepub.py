@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import zmq
 
+from edged.endpoints import next_port
+from edged.errors import PublishError
 from edged.handoff import Closed, Handoff
+from edged.publisher import BoundEndpoint, SocketPolicy
 
 log = logging.getLogger("edged.frames")
 TOPIC = b"edged.frames"
@@ -26,11 +29,7 @@ TOPIC = b"edged.frames"
 
 def frames_endpoint(endpoint: str) -> str:
     """Default frames endpoint beside the predictions one: same folder, or the next port."""
-    if endpoint.startswith("ipc://"):
-        head, _, _ = endpoint.rpartition("/")
-        return f"{head}/frames.sock"
-    host, _, port = endpoint.rpartition(":")
-    return f"{host}:{int(port) + 1}"
+    return next_port(endpoint)
 
 
 @dataclass
@@ -41,8 +40,13 @@ class _Job:
 
 class FramePublisher:
     def __init__(self, endpoint: str, shape: tuple[int, int, int], quality: int = 80,
-                 hwm: int = 4, context: zmq.Context | None = None) -> None:
+                 hwm: int = 4, context: zmq.Context | None = None,
+                 policy: SocketPolicy | None = None) -> None:
+        """``policy``: the predictions publisher's (same CURVE keys, authenticator, ipc
+        group); without one only ipc and loopback tcp bind."""
         self.endpoint, self.quality, self.hwm = endpoint, quality, hwm
+        self.policy = SocketPolicy(hwm, 0) if policy is None else \
+            SocketPolicy(hwm, 0, policy.group, policy.curve, policy.sockets)
         self.context = context or zmq.Context.instance()
         self.jobs: Handoff[_Job] = Handoff([_Job(np.zeros(shape, np.uint8)) for _ in range(3)])
         self.sent = 0
@@ -64,39 +68,38 @@ class FramePublisher:
         self.jobs.put(job)
 
     def _run(self) -> None:
-        sock = self.context.socket(zmq.PUB)
-        sock.setsockopt(zmq.SNDHWM, self.hwm)
-        sock.setsockopt(zmq.LINGER, 0)
         try:
-            sock.bind(self.endpoint)
-        except zmq.ZMQError as exc:
-            self._error = f"cannot bind {self.endpoint}: {exc.strerror}"
+            bound = BoundEndpoint(self.policy, self.endpoint, (TOPIC,), self.context)
+        except PublishError as exc:
+            self._error = str(exc)
             self._bound.set()
-            sock.close()
             return
         self._bound.set()
         log.info("frames on %s", self.endpoint)
+        try:
+            self._loop(bound)
+        finally:
+            bound.close()
+
+    def _loop(self, bound: BoundEndpoint) -> None:
         buf = io.BytesIO()
         from PIL import Image
 
-        try:
-            while True:
-                try:
-                    job = self.jobs.get(timeout=0.5)
-                except Closed:
-                    return
-                if job is None:
-                    continue
-                buf.seek(0)
-                buf.truncate()
-                Image.fromarray(job.image).save(buf, format="JPEG", quality=self.quality)
-                header = json.dumps(job.header).encode()
-                self.jobs.release(job)
-                sock.send_multipart([TOPIC, header, buf.getbuffer()], copy=False,
-                                    flags=zmq.NOBLOCK)
-                self.sent += 1
-        finally:
-            sock.close()
+        while True:
+            bound.xpub.service()
+            try:
+                job = self.jobs.get(timeout=0.1)
+            except Closed:
+                return
+            if job is None:
+                continue
+            buf.seek(0)
+            buf.truncate()
+            Image.fromarray(job.image).save(buf, format="JPEG", quality=self.quality)
+            header = json.dumps(job.header).encode()
+            self.jobs.release(job)
+            bound.xpub.send([TOPIC, header, memoryview(buf.getbuffer())])
+            self.sent += 1
 
     def stop(self) -> None:
         self.jobs.close()

@@ -3,7 +3,9 @@ $CREDENTIALS_DIRECTORY), allowed client public keys from a folder, a ZAP authent
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from pathlib import Path
 
 import zmq
@@ -11,6 +13,9 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from edged.errors import PublishError
+
+log = logging.getLogger("edged.publish")
+ZAP_DOMAIN = b"edged"
 
 
 def credential_path(path: Path) -> Path:
@@ -36,26 +41,90 @@ def load_keypair(path: Path) -> tuple[bytes, bytes]:
     return public, secret
 
 
+_authenticators: dict[int, tuple[ThreadAuthenticator, int]] = {}  # by context: (auth, users)
+_auth_lock = threading.Lock()
+
+
+def _acquire_authenticator(context: zmq.Context) -> ThreadAuthenticator:
+    """The context's one ZAP handler (libzmq allows one per context): a reload that builds
+    a new publisher before closing the old one shares it instead of failing to bind."""
+    with _auth_lock:
+        auth, users = _authenticators.get(id(context), (None, 0))
+        if auth is None:
+            auth = ThreadAuthenticator(context)
+            auth.start()
+        _authenticators[id(context)] = (auth, users + 1)
+        return auth
+
+
+def _release_authenticator(context: zmq.Context) -> None:
+    with _auth_lock:
+        auth, users = _authenticators.pop(id(context))
+        if users > 1:
+            _authenticators[id(context)] = (auth, users - 1)
+        else:
+            auth.stop()
+
+
 class CurveServer:
-    """Makes a socket a CURVE server whose clients must be in ``authorized_dir``."""
+    """Makes sockets CURVE servers whose clients must be in ``authorized_dir``. Every socket
+    edged binds shares these keys and the context's one ZAP authenticator; the newest
+    CurveServer's keys are the ones it checks."""
 
     def __init__(self, context: zmq.Context, secret_key_file: Path,
                  authorized_dir: Path) -> None:
         self.public, self.secret = load_keypair(secret_key_file)
-        if not authorized_dir.is_dir() or not any(authorized_dir.glob("*.key")):
-            raise PublishError(f"publish.curve.authorized_keys_dir {authorized_dir}: no "
-                               "client public keys (*.key) there; nobody could subscribe")
-        self.auth = ThreadAuthenticator(context)
-        self.auth.start()
-        self.auth.configure_curve(domain="*", location=str(authorized_dir))
+        self.authorized_dir = authorized_dir
+        self.keys = read_authorized_keys(authorized_dir)
+        self.context = context
+        self.auth = _acquire_authenticator(context)
+        self.auth.certs[ZAP_DOMAIN.decode()] = dict(self.keys)
+        self._stopped = False
 
     def apply(self, sock: zmq.Socket) -> None:
         sock.curve_secretkey = self.secret
         sock.curve_publickey = self.public
         sock.curve_server = True
+        # a named domain, enforced: without a ZAP handler (e.g. between two authenticators
+        # during a reload) libzmq refuses clients instead of accepting any key
+        sock.zap_domain = ZAP_DOMAIN
+        sock.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)
+
+    def reload_keys(self) -> set[bytes]:
+        """Re-read the authorized keys (SIGHUP); the public keys that were removed. A folder
+        that became unreadable or empty revokes every key (fail closed)."""
+        try:
+            keys = read_authorized_keys(self.authorized_dir)
+        except PublishError as exc:
+            log.warning("%s: every client key revoked", exc)
+            keys = {}
+        removed = set(self.keys) - set(keys)
+        self.keys = keys
+        # one assignment: the ZAP thread sees the old keys or the new ones
+        self.auth.certs[ZAP_DOMAIN.decode()] = dict(keys)
+        return removed
 
     def stop(self) -> None:
-        self.auth.stop()
+        if not self._stopped:
+            self._stopped = True
+            _release_authenticator(self.context)
+
+
+def read_authorized_keys(folder: Path) -> dict[bytes, bool]:
+    """Client public keys (z85) from ``folder``/*.key, as the authenticator wants them."""
+    keys: dict[bytes, bool] = {}
+    try:
+        files = sorted(folder.glob("*.key")) if folder.is_dir() else []
+        for f in files:
+            public, _ = zmq.auth.load_certificate(f)
+            keys[public] = True
+    except (OSError, ValueError) as exc:
+        raise PublishError(f"publish.curve.authorized_keys_dir {folder}: cannot be read "
+                           f"({exc})") from None
+    if not keys:
+        raise PublishError(f"publish.curve.authorized_keys_dir {folder}: no client public "
+                           "keys (*.key) there; nobody could subscribe")
+    return keys
 
 
 def make_keypair(folder: Path, name: str) -> tuple[Path, Path]:

@@ -96,3 +96,17 @@ def test_missing_server_key_is_a_clear_start_error(testdata: Path, tmp_path: Pat
     log = d.log()
     assert f"{tmp_path}/creds/server.key_secret: cannot be read" in log
     assert "Traceback" not in log
+
+
+def test_one_policy_for_every_endpoint_key(tmp_path: Path) -> None:
+    curve = (f"  curve:\n    secret_key_file: {tmp_path}/s.key_secret\n"
+             f"    authorized_keys_dir: {tmp_path}\n")
+    config = parse_config("publish:\n  endpoint: tcp://0.0.0.0:5556\n  frames: true\n" + curve)
+    assert config.publish.endpoints() == {"endpoint": "tcp://0.0.0.0:5556",
+                                          "frames_endpoint": "tcp://0.0.0.0:5557"}
+    for bad in ("tcp://0.0.0.0:5600", "tcp://10.1.2.3:5600", "pgm://eth0;239.1.1.1:5555",
+                "tcp://127.0.0.1:5600/x"):
+        with pytest.raises(ConfigError) as info:
+            parse_config("publish:\n  endpoint: ipc:///tmp/p.sock\n  frames: true\n"
+                         f"  frames_endpoint: '{bad}'\n")
+        assert info.value.errors[0].startswith("publish.frames_endpoint (line 4): ")
