@@ -73,7 +73,7 @@ def test_yaml_syntax_error_has_line() -> None:
 
 def test_duplicate_key_is_an_error() -> None:
     errs = errors_of("model:\n  top_k: 3\n  top_k: 4\n")
-    assert errs == ["(top level) (line 3): duplicate key 'top_k'"]
+    assert errs == ["model.top_k (line 3): duplicate key 'top_k'"]
 
 
 def test_missing_model_file_is_a_config_error(tmp_path: Path) -> None:

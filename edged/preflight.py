@@ -1,0 +1,65 @@
+"""Everything ``edged run`` checks before its pipeline starts, without starting it.
+
+``edged check-config`` calls ``preflight`` after ``load_config``; ``edged run`` calls the same
+``load_config`` and, in ``Daemon.start``, the same ``build_model_parts`` and key loader, so the
+two cannot disagree: a config check-config passes is one run accepts, and the other way round.
+"""
+
+from __future__ import annotations
+
+from edged.config import Config
+from edged.daemon import build_model_parts
+from edged.errors import EX_CONFIG, EdgedError
+from edged.safefile import check_regular
+from edged.security import credential_path, load_keypair
+from edged.sources import build_source
+
+
+class PreflightError(EdgedError):
+    """One or more problems; ``errors`` has one line each, ``exit_code`` the first's."""
+
+    def __init__(self, errors: list[str], exit_code: int) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+        self.exit_code = exit_code
+
+
+def preflight(config: Config) -> None:
+    """Load the model (on tflite-runtime in a child first) with one inference, its labels
+    against its outputs, the source's settings and the CURVE keys; PreflightError lists
+    what fails."""
+    errors: list[tuple[str, EdgedError]] = []
+    try:
+        build_model_parts(config)
+    except EdgedError as exc:
+        errors.append(("model", exc))
+    try:
+        build_source(config.source)
+    except EdgedError as exc:
+        errors.append(("source", exc))
+    try:
+        check_curve_keys(config)
+    except EdgedError as exc:
+        errors.append(("publish.curve", exc))
+    if errors:
+        raise PreflightError([f"{key}: {exc}" for key, exc in errors],
+                             errors[0][1].exit_code)
+
+
+def check_curve_keys(config: Config) -> None:
+    curve = config.publish.curve
+    if curve is None:
+        return
+    key_file = credential_path(curve.secret_key_file)
+    problem = check_regular(key_file)  # zmq would block on a FIFO
+    if problem is not None:
+        raise _ConfigProblem(f"secret_key_file {key_file}: {problem}")
+    load_keypair(curve.secret_key_file)
+    folder = curve.authorized_keys_dir
+    if not folder.is_dir() or not any(p.is_file() for p in folder.glob("*.key")):
+        raise _ConfigProblem(f"authorized_keys_dir {folder}: no client public keys (*.key) "
+                             "there; nobody could subscribe")
+
+
+class _ConfigProblem(EdgedError):
+    exit_code = EX_CONFIG
