@@ -30,7 +30,9 @@ def kind_of(mode: int) -> str:
 
 
 def describe_size(n: int) -> str:
-    return f"{n / MB:.1f} MB" if n >= MB else f"{n} bytes"
+    if n >= MB:
+        return f"{n / MB:.1f} MB"
+    return f"{n / 1024:.0f} KB" if n >= 1024 else f"{n} bytes"
 
 
 def read_regular(path: Path | str, max_bytes: int) -> bytes:
