@@ -40,9 +40,9 @@ def preflight(config: Config) -> None:
     try:
         check_curve_keys(config)
     except EdgedError as exc:
-        errors.append(("publish.curve", exc))
+        errors.append(("", exc))  # its messages name their key
     if errors:
-        raise PreflightError([f"{key}: {exc}" for key, exc in errors],
+        raise PreflightError([f"{key}: {exc}" if key else str(exc) for key, exc in errors],
                              errors[0][1].exit_code)
 
 
@@ -53,12 +53,15 @@ def check_curve_keys(config: Config) -> None:
     key_file = credential_path(curve.secret_key_file)
     problem = check_regular(key_file)  # zmq would block on a FIFO
     if problem is not None:
-        raise _ConfigProblem(f"secret_key_file {key_file}: {problem}")
-    load_keypair(curve.secret_key_file)
+        raise _ConfigProblem(f"publish.curve.secret_key_file {key_file}: {problem}")
+    try:
+        load_keypair(curve.secret_key_file)
+    except EdgedError as exc:  # a PublishError at bind time; here, a config problem
+        raise _ConfigProblem(str(exc)) from None
     folder = curve.authorized_keys_dir
     if not folder.is_dir() or not any(p.is_file() for p in folder.glob("*.key")):
-        raise _ConfigProblem(f"authorized_keys_dir {folder}: no client public keys (*.key) "
-                             "there; nobody could subscribe")
+        raise _ConfigProblem(f"publish.curve.authorized_keys_dir {folder}: no client public "
+                             "keys (*.key) there; nobody could subscribe")
 
 
 class _ConfigProblem(EdgedError):
