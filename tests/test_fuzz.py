@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_runtime import crasher
 
 from edged.config import parse_config
 from edged.errors import ConfigError, ModelError, RuntimeUnavailable, SourceError
@@ -187,8 +188,8 @@ def test_mutants_passing_the_precheck_fail_cleanly_in_the_runtime(
     if not _usable(runtime):
         pytest.skip(f"{runtime} is not usable in this venv (the tflite pass of make test has it)")
     original = (testdata / "models/mobilenet_v1_0.25_128_quant.tflite").read_bytes()
-    mutants = _mutants(original, tmp_path, MUTANTS, seed=12)
-    assert len(mutants) == MUTANTS
+    mutants = [crasher(testdata, tmp_path), *_mutants(original, tmp_path, MUTANTS, seed=12)]
+    assert len(mutants) == MUTANTS + 1
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     r = subprocess.run([sys.executable, "-c", _DRIVER, str(tmp_path), runtime],
@@ -202,4 +203,5 @@ def test_mutants_passing_the_precheck_fail_cleanly_in_the_runtime(
     for x in results:
         if x["result"] == "error":
             assert x["exit"] == 78 and x["file"] in x["message"], x
+    assert results[0]["result"] == "error"  # the known crasher, first in name order
     assert "Traceback" not in r.stderr, r.stderr[-2000:]
