@@ -8,8 +8,10 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 from conftest import receive_json, subscribe
 from files_support import billion_laughs, fifo, sparse_file
+from test_runtime import crasher
 
 GROWTH_MB = 50
 
@@ -67,4 +69,26 @@ def test_daemon_survives_each_hostile_config_on_sighup(tmp_path: Path, daemon_fa
     assert not (tmp_path / "pwned").exists()
     d.config_path.unlink()
     d.config_path.write_text(good)
+    assert d.stop() == 0
+
+
+@pytest.mark.testdata
+def test_daemon_survives_a_model_that_crashes_the_runtime_on_sighup(
+        testdata: Path, tmp_path: Path, daemon_factory) -> None:
+    """On tflite-runtime (the tflite pass of make test) the model's first load runs in a child
+    that dies of SIGSEGV; on LiteRT its verifier refuses the file. Either way: logged, and the
+    old model keeps publishing."""
+    d = daemon_factory({"source": {"type": "synthetic", "fps": 30}})
+    sub = subscribe(d.endpoint)
+    receive_json(sub, 3, timeout=60)
+    bad = crasher(testdata, tmp_path)
+    d.config_path.write_text(f"source:\n  type: synthetic\n  fps: 30\nmodel:\n  path: {bad}\n"
+                             f"publish:\n  endpoint: {d.endpoint}\n")
+    start = len(d.log())
+    d.signal(signal.SIGHUP)
+    _wait_for_log(d, f"model file {bad}", start, timeout=120)
+    msgs = receive_json(sub, 5, timeout=60)
+    seqs = [m["seq"] for m in msgs]
+    assert seqs == list(range(seqs[0], seqs[0] + 5)), seqs
+    assert all(m["model"]["file"] == "shapes_int8.tflite" for m in msgs)
     assert d.stop() == 0
