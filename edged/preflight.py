@@ -29,21 +29,21 @@ def preflight(config: Config) -> None:
     against its outputs, the source's settings and the CURVE keys; PreflightError lists
     what fails."""
     errors: list[tuple[str, EdgedError]] = []
-    try:
-        build_model_parts(config)
-    except EdgedError as exc:
-        errors.append(("model", exc))
-    try:
-        build_source(config.source)
-    except EdgedError as exc:
-        errors.append(("source", exc))
-    try:
-        check_curve_keys(config)
-    except EdgedError as exc:
-        errors.append(("", exc))  # its messages name their key
+    for key, step in (("model", build_model_parts), ("source", _source),
+                      ("", check_curve_keys)):  # the key checks' messages name their key
+        try:
+            step(config)
+        except EdgedError as exc:
+            errors.append((key, exc))
+        except Exception as exc:  # a bug, but check-config reports it instead of a traceback
+            errors.append((key, EdgedError(f"unexpected {type(exc).__name__}: {exc}")))
     if errors:
         raise PreflightError([f"{key}: {exc}" if key else str(exc) for key, exc in errors],
                              errors[0][1].exit_code)
+
+
+def _source(config: Config) -> None:
+    build_source(config.source)  # its settings; nothing is opened
 
 
 def check_curve_keys(config: Config) -> None:

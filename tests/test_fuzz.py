@@ -129,20 +129,20 @@ def test_image_claiming_huge_dimensions_is_refused(tmp_path: Path) -> None:
 ROOT = Path(__file__).resolve().parent.parent
 MUTANTS = 16  # that pass the pre-check; each costs a model load (and a child on tflite-runtime)
 
-# Loads each mutant the way `edged run` does (load_model: on tflite-runtime a child process
-# first) in one process, which reports each result as a JSON line: if the runtime kills this
+# Loads each mutant the way `edged run` does (build_model_parts: the model, on tflite-runtime
+# in a child process first, then its decoder) in one process, which reports each result as a JSON line: if the runtime kills this
 # process, the last "start" line names the model that did it.
 _DRIVER = """
 import json, sys
 from pathlib import Path
 from edged.config import parse_config
 from edged.errors import EdgedError
-from edged.runtime.loader import load_model
+from edged.daemon import build_model_parts
 for f in sorted(Path(sys.argv[1]).glob("*.tflite")):
     print(json.dumps({"file": f.name, "start": True}), flush=True)
     config = parse_config(f"model:\\n  path: {f}\\n  runtime: {sys.argv[2]}\\n  threads: 1\\n")
     try:
-        load_model(config)
+        build_model_parts(config)
         result = {"file": f.name, "result": "loaded"}
     except EdgedError as exc:
         result = {"file": f.name, "result": "error", "exit": exc.exit_code, "message": str(exc)}
