@@ -100,13 +100,16 @@ class _Builder:
         self.nodes = 0
         self.constructor = yaml.SafeLoader("")
 
-    def build(self, node: yaml.Node, path: KeyPath, depth: int) -> Any:
+    def _count(self, node: yaml.Node, path: KeyPath, depth: int) -> None:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise YamlError(f"expands to more than {MAX_NODES} values (aliases repeated "
                             "inside aliases?)", _line(node), path)
-        if depth > MAX_DEPTH:  # aliases can nest what the text does not
+        if depth > MAX_DEPTH:  # aliases (and merges) can nest what the text does not
             raise YamlError(f"nested more than {MAX_DEPTH} levels deep", _line(node), path)
+
+    def build(self, node: yaml.Node, path: KeyPath, depth: int) -> Any:
+        self._count(node, path, depth)
         if isinstance(node, yaml.MappingNode):
             self._check_tag(node, {_MAP}, path)
             return self._mapping(node, path, depth)
@@ -161,6 +164,7 @@ class _Builder:
             if not isinstance(src, yaml.MappingNode):
                 raise YamlError("a merge key '<<' needs a mapping or a list of mappings",
                                 _line(src), path)
+            self._count(src, path, depth + 1)
             out.update(self._mapping(src, path, depth + 1))
         return out
 

@@ -177,6 +177,8 @@ def test_merge_keys_merge_and_explicit_keys_win() -> None:
     ("model:\n  top_k: 1" + "0" * 5000 + "\n", "model.top_k (line 2): bad value"),
     ("a: " + "[" * 100 + "]" * 100 + "\n", "(top level) (line 1): nested more than 64 levels"),
     ("x: &x [" + ", ".join(["*x"] * 3) + "]\n", "nested more than 64 levels deep"),
+    ("a: &a {<<: *a}\n", "a (line 1): nested more than 64 levels deep"),
+    ("a: &a {x: 1, <<: [*a, *a]}\n", "nested more than 64 levels deep"),
 ])
 def test_yaml_tags_and_bounds_are_key_line_errors(text: str, expected: str) -> None:
     errs = errors_of(text)

@@ -130,8 +130,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MUTANTS = 16  # that pass the pre-check; each costs a model load (and a child on tflite-runtime)
 
 # Loads each mutant the way `edged run` does (build_model_parts: the model, on tflite-runtime
-# in a child process first, then its decoder) in one process, which reports each result as a JSON line: if the runtime kills this
-# process, the last "start" line names the model that did it.
+# in a child process first, then its decoder) in one process, which reports each result as a
+# JSON line: if the runtime kills this process, the last "start" line names the model.
 _DRIVER = """
 import json, sys
 from pathlib import Path
