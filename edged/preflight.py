@@ -7,6 +7,8 @@ two cannot disagree: a config check-config passes is one run accepts, and the ot
 
 from __future__ import annotations
 
+import os
+
 from edged.config import Config
 from edged.daemon import build_model_parts
 from edged.errors import EX_CONFIG, EdgedError
@@ -50,14 +52,16 @@ def check_curve_keys(config: Config) -> None:
     curve = config.publish.curve
     if curve is None:
         return
-    key_file = credential_path(curve.secret_key_file)
-    problem = check_regular(key_file)  # zmq would block on a FIFO
-    if problem is not None:
-        raise _ConfigProblem(f"publish.curve.secret_key_file {key_file}: {problem}")
-    try:
-        load_keypair(curve.secret_key_file)
-    except EdgedError as exc:  # a PublishError at bind time; here, a config problem
-        raise _ConfigProblem(str(exc)) from None
+    if curve.secret_key_file.is_absolute() or os.environ.get("CREDENTIALS_DIRECTORY"):
+        # (a relative name is a systemd credential, present only inside the service)
+        key_file = credential_path(curve.secret_key_file)
+        problem = check_regular(key_file)  # zmq would block on a FIFO
+        if problem is not None:
+            raise _ConfigProblem(f"publish.curve.secret_key_file {key_file}: {problem}")
+        try:
+            load_keypair(curve.secret_key_file)
+        except EdgedError as exc:  # a PublishError at bind time; here, a config problem
+            raise _ConfigProblem(str(exc)) from None
     folder = curve.authorized_keys_dir
     if not folder.is_dir() or not any(p.is_file() for p in folder.glob("*.key")):
         raise _ConfigProblem(f"publish.curve.authorized_keys_dir {folder}: no client public "

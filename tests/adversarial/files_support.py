@@ -55,12 +55,13 @@ def _rss_mb(pid: int) -> float:
 
 
 def run_edged(args: list[str], cwd: Path, deadline_s: float = WALL_DEADLINE_S,
-              ceiling_mb: float = CEILING_MB) -> Outcome:
+              ceiling_mb: float = CEILING_MB, env: dict[str, str] | None = None) -> Outcome:
     log = cwd / f"edged-{time.monotonic_ns()}.log"
     with open(log, "wb") as out:
         t0 = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "edged", *args], stdout=out,
-                                stderr=subprocess.STDOUT, env=edged_env(), cwd=cwd)
+                                stderr=subprocess.STDOUT, env={**edged_env(), **(env or {})},
+                                cwd=cwd)
         killed_for = ""
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)

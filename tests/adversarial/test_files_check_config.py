@@ -81,11 +81,12 @@ def test_curve_key_problems_check_config_names(tmp_path: Path) -> None:
     clients.mkdir()
     port = _free_port()
 
-    def check(secret_file: Path | str) -> tuple[int | None, str]:
+    def check(secret_file: Path | str, env: dict[str, str] | None = None
+              ) -> tuple[int | None, str]:
         cfg = _write(tmp_path, f"publish:\n  endpoint: tcp://0.0.0.0:{port}\n  curve:\n"
                                f"    secret_key_file: {secret_file}\n"
                                f"    authorized_keys_dir: {clients}\n")
-        o = run_edged(["check-config", str(cfg)], tmp_path, deadline_s=120)
+        o = run_edged(["check-config", str(cfg)], tmp_path, deadline_s=120, env=env)
         return o.code, o.output
 
     code, out = check(secret)
@@ -101,6 +102,11 @@ def test_curve_key_problems_check_config_names(tmp_path: Path) -> None:
     assert code not in (0, None) and "garbage.key_secret" in out, out
     code, out = check(secret)
     assert code == 0, out
+    # a relative name is a systemd credential: checked where $CREDENTIALS_DIRECTORY is set
+    assert check("server.key_secret", {"CREDENTIALS_DIRECTORY": str(keys)})[0] == 0
+    code, out = check("server.key_secret", {"CREDENTIALS_DIRECTORY": str(clients)})
+    assert code == 78 and "file not found" in out, out
+    assert check("server.key_secret", {"CREDENTIALS_DIRECTORY": ""})[0] == 0
 
 
 def test_a_good_config_passes_and_no_model_skips_the_load(tmp_path: Path) -> None:
