@@ -13,7 +13,9 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from edged.endpoints import check_endpoint, next_port
 from edged.errors import ConfigError
+from edged.labels import MAX_BYTES as LABELS_MAX_BYTES
 from edged.mqtt.config import MqttConfig
+from edged.safefile import MB, FileRefused, check_regular, describe_size, read_regular
 from edged.sources import SourceConfig
 from edged.sources.base import StrictModel
 from edged.sources.synthetic import SyntheticSourceConfig
@@ -23,6 +25,7 @@ from edged.yamlpos import KeyPath, YamlError, line_for, load_with_lines
 DEMO_DIR = Path(__file__).parent / "demo"
 DEMO_MODEL = DEMO_DIR / "shapes_int8.tflite"
 DEMO_LABELS = DEMO_DIR / "shapes_labels.txt"
+CONFIG_MAX_BYTES = MB // 4  # a config is a few KB; parsing YAML costs ~1 us a byte
 
 
 class NormalizeConfig(StrictModel):
@@ -35,15 +38,18 @@ class ModelConfig(StrictModel):
     labels: Path | None = None
     task: Literal["auto", "classification", "detection", "pose", "segmentation"] = "auto"
     runtime: Literal["auto", "litert", "tflite-runtime"] = "auto"
-    threads: int | None = Field(None, ge=1, description="default: cores - 1, at least 1")
+    max_size_mb: int = Field(
+        256, ge=1, le=4096, description="refuse model files larger than this (MB)")
+    threads: int | None = Field(None, ge=1, le=64, description="default: cores - 1, at least 1")
     delegate: Literal["cpu", "edgetpu", "auto"] = "cpu"
     edgetpu_path: Path | None = None
     edgetpu_device: str = ""
     edgetpu_library: str = Field("libedgetpu.so.1", description="the Edge TPU runtime library")
     edgetpu_timeout_ms: int = Field(
-        1000, ge=1, description="auto: an Edge TPU inference slower than this counts as hung")
+        1000, ge=1, le=600_000,
+        description="auto: an Edge TPU inference slower than this counts as hung")
     edgetpu_retry_s: float = Field(
-        30.0, gt=0, description="auto: first wait before trying a failed Edge TPU again "
+        30.0, gt=0, le=86_400, description="auto: first wait before trying a failed Edge TPU again "
         "(doubles up to 10 minutes)")
     edgetpu_options: dict[str, str] = Field(
         default_factory=dict, description="more options passed to the delegate as they are")
@@ -163,24 +169,40 @@ def format_path(path: KeyPath) -> str:
 
 
 def load_config(path: str | Path) -> Config:
-    """Read, parse and validate a config file; ConfigError lists every problem."""
+    """Read, parse and validate a config file; ConfigError lists every problem.
+
+    Raises nothing but ConfigError, whatever the file holds: a reload (SIGHUP) calls this
+    while the daemon runs, and a hostile file must never take the daemon down."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"config file {path}: not found"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"config file {path}: cannot be read ({exc})"]) from None
+        data = read_regular(path, CONFIG_MAX_BYTES)
+    except FileRefused as exc:
+        raise ConfigError([f"config file {path}: {exc}"]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"config file {path}: not UTF-8 text ({exc.reason} at byte "
+                           f"{exc.start})"]) from None
     return parse_config(text, str(path), base_dir=path.parent)
 
 
 def parse_config(text: str, name: str = "<config>", base_dir: Path | None = None,
                  check_files: bool = True) -> Config:
     try:
+        return _parse(text, name, base_dir, check_files)
+    except ConfigError:
+        raise
+    except Exception as exc:  # RecursionError, MemoryError...: never a traceback, never a crash
+        raise ConfigError([f"(top level): cannot be loaded ({type(exc).__name__}: "
+                           f"{str(exc)[:200]})"], name) from None
+
+
+def _parse(text: str, name: str, base_dir: Path | None, check_files: bool) -> Config:
+    try:
         data, lines = load_with_lines(text)
     except YamlError as exc:
         where = f" (line {exc.line})" if exc.line else ""
-        raise ConfigError([f"(top level){where}: {exc}"], name) from None
+        raise ConfigError([f"{format_path(exc.path)}{where}: {exc}"], name) from None
     if not isinstance(data, dict):
         raise ConfigError([f"(top level) (line 1): expected a mapping of sections "
                            f"(source, model, publish, log), got {type(data).__name__}"], name)
@@ -205,16 +227,36 @@ def _resolve_paths(data: dict[str, Any], base_dir: Path) -> None:
             sub[key] = str(p if p.is_absolute() else base_dir / p)
 
 
+def _size_caps(config: Config) -> dict[tuple[str, str], int]:
+    model_cap = config.model.max_size_mb * MB
+    return {("model", "path"): model_cap, ("model", "edgetpu_path"): model_cap,
+            ("model", "labels"): LABELS_MAX_BYTES}
+
+
 def _check_files(config: Config, lines: dict[KeyPath, int]) -> list[str]:
+    """Every file the config names: present, a regular file (a folder for source.path), and
+    within its size cap. Only stat(): nothing is opened, so a FIFO cannot block this."""
     errors = []
+    caps = _size_caps(config)
     for section, key in PATH_KEYS:
         value = getattr(getattr(config, section), key, None)
         if value is None or value in (DEMO_LABELS,):
             continue
-        if not Path(value).exists():
-            where = (section, key)
-            errors.append(f"{format_path(where)} (line {line_for(lines, where)}): "
-                          f"file not found: {value}")
+        where = (section, key)
+        problem = check_regular(value, allow_dir=where == ("source", "path"))
+        if problem is None and where in caps:
+            size = Path(value).stat().st_size
+            if size > caps[where]:
+                problem = (f"is {describe_size(size)}, more than the "
+                           f"{describe_size(caps[where])} allowed")
+                if section == "model" and key != "labels":
+                    problem += " (raise model.max_size_mb if this model is right)"
+        if problem is not None:
+            if problem == "file not found":
+                problem = f"file not found: {value}"
+            else:
+                problem = f"{value} {problem}"
+            errors.append(f"{format_path(where)} (line {line_for(lines, where)}): {problem}")
     return errors
 
 

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edged.errors import ModelError
+from edged.safefile import MB, FileRefused, read_regular
 
-_INDEXED = re.compile(r"^\s*(\d+)[:\s]+(.*?)\s*$")
+_INDEXED = re.compile(r"^\s*(\d{1,9})[:\s]+(.*?)\s*$")
+MAX_BYTES = 4 * MB  # ImageNet-21k's 21,843 labels are under 1 MB
 _BACKGROUND = {"background", "???", "__background__", "unlabeled"}
 
 
@@ -32,13 +34,11 @@ def parse_labels(text: str) -> dict[int, str]:
     return {i: ln.strip() for i, ln in enumerate(lines)}
 
 
-def read_label_file(path: Path) -> dict[int, str]:
+def read_label_file(path: Path, max_bytes: int = MAX_BYTES) -> dict[int, str]:
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ModelError(f"labels file {path}: not found") from None
-    except OSError as exc:
-        raise ModelError(f"labels file {path}: cannot be read ({exc.strerror})") from None
+        data = read_regular(path, max_bytes)
+    except FileRefused as exc:
+        raise ModelError(f"labels file {path}: {exc}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -59,7 +59,7 @@ def align_labels(labels: dict[int, str], n_classes: int, source: str) -> Labels:
     Anything else contradicts the model and is an error.
     """
     count = max(labels) + 1 if labels else 0
-    ordered = [labels.get(i) for i in range(count)]
+    ordered = [labels.get(i) for i in range(min(count, n_classes + 1))]  # an index of 10^9
     if count == n_classes:
         names = ordered
     elif count == n_classes + 1 and (ordered[0] or "").strip().lower() in _BACKGROUND:

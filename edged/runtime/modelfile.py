@@ -8,9 +8,11 @@ from pathlib import Path
 
 from edged.errors import ModelError
 from edged.runtime.flatbuf import FlatbufferError, summarize
+from edged.safefile import MB, FileRefused, read_regular
 
 EDGETPU_CUSTOM_OP = b"edgetpu-custom-op"
 TFLITE_IDENTIFIER = b"TFL3"
+DEFAULT_MAX_BYTES = 256 * MB  # model.max_size_mb's default
 
 
 @dataclass(frozen=True)
@@ -24,16 +26,16 @@ class ModelFile:
     operator_codes: tuple[int | str, ...] = ()  # builtin op numbers, custom op names
 
 
-def read_model_file(path: Path) -> ModelFile:
-    """Read and sanity-check a TFLite flatbuffer; raise ModelError naming the file."""
+def read_model_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> ModelFile:
+    """Read and sanity-check a TFLite flatbuffer; raise ModelError naming the file.
+
+    Only a regular file of at most ``max_bytes`` is read (a FIFO or a device is refused
+    without blocking)."""
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ModelError(f"model file {path}: not found") from None
-    except IsADirectoryError:
-        raise ModelError(f"model file {path}: is a directory, expected a .tflite file") from None
-    except OSError as exc:
-        raise ModelError(f"model file {path}: cannot be read ({exc.strerror})") from None
+        data = read_regular(path, max_bytes)
+    except FileRefused as exc:
+        hint = " (model.max_size_mb raises the limit)" if "allowed" in str(exc) else ""
+        raise ModelError(f"model file {path}: {exc}{hint}") from None
     if len(data) < 16 or data[4:8] != TFLITE_IDENTIFIER:
         head = data[:8].hex(" ") if data else "empty file"
         raise ModelError(

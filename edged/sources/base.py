@@ -4,23 +4,41 @@ from __future__ import annotations
 
 import abc
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edged.frames import Frame
 
+MAX_SIDE = 16384  # pixels: beyond any camera or image edged can hold in memory
+
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Every config section: unknown keys are errors, and so are .inf and .nan (a frame rate
+    or a mean that is not a number would only fail later, inside the pipeline)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class BackoffConfig(StrictModel):
-    initial_s: float = Field(0.5, gt=0, description="first delay before reopening a failed source")
-    max_s: float = Field(30.0, gt=0, description="upper bound of the exponential backoff")
+    initial_s: float = Field(0.5, gt=0, le=3600,
+                             description="first delay before reopening a failed source")
+    max_s: float = Field(30.0, gt=0, le=3600,
+                         description="upper bound of the exponential backoff")
 
 
 class SourceConfigBase(StrictModel):
-    fps: float = Field(0, ge=0, description="cap on the capture rate; 0 = as fast as possible")
+    fps: float = Field(0, ge=0, le=1000,
+                       description="cap on the capture rate; 0 = as fast as possible")
     backoff: BackoffConfig = Field(default_factory=BackoffConfig)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> SourceConfigBase:
+        if 0 < self.fps < 0.001:
+            raise ValueError("fps: must be 0 (as fast as possible) or at least 0.001")
+        size = getattr(self, "size", None)  # [width, height], for the sources that have one
+        if size is not None and not all(1 <= side <= MAX_SIDE for side in size):
+            raise ValueError(f"size: width and height must be between 1 and {MAX_SIDE}, "
+                             f"got {list(size)}")
+        return self
 
 
 class Source(abc.ABC):
