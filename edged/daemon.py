@@ -160,7 +160,8 @@ class Daemon:
             source, runner, decoder, self._emit, self._on_publish_idle, self.stats,
             self.health, fps=cfg.source.fps, backoff=cfg.source.backoff,
             resize=cfg.model.resize, interpolation=cfg.model.interpolation,
-            frame_counter=self._frames, keep_images=cfg.publish.frames)
+            frame_counter=self._frames, keep_images=cfg.publish.frames,
+            pad_value=runner.plan.pad_value)
         self.pipeline.start()
 
     def _start_frame_publisher(self, size: tuple[int, int]) -> None:

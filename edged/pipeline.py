@@ -106,14 +106,16 @@ class Pipeline:
     def __init__(self, source: Source, runner: ModelRunner, decoder: Decoder, emit: Emit,
                  on_idle: Callable[[], None], stats: Stats, health: Health, *,
                  fps: float, backoff: BackoffConfig, resize: str, interpolation: str,
-                 frame_counter: itertools.count, keep_images: bool = False) -> None:
+                 frame_counter: itertools.count, keep_images: bool = False,
+                 pad_value: int = 0) -> None:
         self.source, self.runner, self.decoder = source, runner, decoder
         self.emit, self.on_idle = emit, on_idle
         self.stats, self.health = stats, health
         self.fps, self.backoff = fps, backoff
         self._frame_seq = frame_counter
         w, h = runner.input_size
-        self.resizers = ResizerCache((w, h), resize, interpolation)  # type: ignore[arg-type]
+        self.resizers = ResizerCache((w, h), resize, interpolation,  # type: ignore[arg-type]
+                                     pad_value)
         self.frames: Handoff[FrameSlot] = Handoff(
             [FrameSlot(np.zeros((h, w, 3), np.uint8)) for _ in range(3)], capacity=1)
         self.results: Handoff[ResultSlot] = Handoff(

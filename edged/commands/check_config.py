@@ -6,6 +6,7 @@ import sys
 
 from edged.config import load_config
 from edged.errors import ConfigError
+from edged.plan import plan_for_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,4 +20,6 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return exc.exit_code
     print(json.dumps(config.model_dump(mode="json"), indent=2))
+    for line in plan_for_config(config):  # stderr: stdout stays the config as JSON
+        print(f"plan: {line}", file=sys.stderr)
     return 0
