@@ -78,6 +78,14 @@ def list_images(path: Path) -> tuple[list[Path], list[str]]:
     raise SourceError(f"images path {path}: not found", transient=False)
 
 
+def _stat_key(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return (-1, -1)
+    return st.st_mtime_ns, st.st_size
+
+
 class FrameCache:
     """Decoded images by path, least recently used evicted first, at most ``max_bytes``."""
 
@@ -117,7 +125,8 @@ class ImagesSource(Source):
         self._i = 0
         self._cache = FrameCache(config.cache_mb << 20)
         self._decoded_any = False
-        self.undecodable = 0  # decode failures since start (one file failing twice counts 2)
+        # files that failed, by (mtime, size): not decoded again until they change
+        self._bad: dict[Path, tuple[int, int]] = {}
         self.skipped_files = 0  # non-regular entries with image names, at the last listing
         self._last_log = -LOG_EVERY_S
         self._unlogged = 0
@@ -130,12 +139,16 @@ class ImagesSource(Source):
                         "(e.g. %s)", self.config.path, len(skipped), skipped[0])
         self._i = 0
 
+    @property
+    def undecodable(self) -> int:
+        return len(self._bad)
+
     def counters(self) -> dict[str, int]:
-        """For the status: files that failed to decode, entries that were not files."""
+        """For the status: files that do not decode, entries that are not files."""
         return {"undecodable_files": self.undecodable, "skipped_files": self.skipped_files}
 
-    def _failed(self, exc: ImageFileError) -> None:
-        self.undecodable += 1
+    def _failed(self, path: Path, exc: ImageFileError) -> None:
+        self._bad[path] = _stat_key(path)
         now = time.monotonic()
         if now - self._last_log >= LOG_EVERY_S:
             more = f" ({self._unlogged} more undecodable since the last report)" \
@@ -149,11 +162,14 @@ class ImagesSource(Source):
         image = self._cache.get(path)
         if image is not None:
             return image
+        if path in self._bad and self._bad[path] == _stat_key(path):
+            return None
         try:
             image = decode_file(path, self.config.max_pixels)
         except ImageFileError as exc:
-            self._failed(exc)
+            self._failed(path, exc)
             return None
+        self._bad.pop(path, None)
         self._decoded_any = True
         self._cache.put(path, image)
         return image
