@@ -20,6 +20,7 @@ import numpy as np
 from edged.errors import EdgedError, SourceError
 from edged.frames import Frame
 from edged.handoff import Closed, Handoff
+from edged.plan import with_fov
 from edged.preprocess import ResizerCache, Transform
 from edged.runtime.model import ModelRunner
 from edged.sources.base import BackoffConfig, Source
@@ -194,6 +195,7 @@ class Pipeline:
                 try:
                     if not opened:
                         self.source.target_size = self.runner.input_size
+                        self.source.resize_mode = self.resizers.mode
                         self.source.open()
                         opened = True
                     frame = self._read()
@@ -247,7 +249,7 @@ class Pipeline:
         slot.frame_seq = next(self._frame_seq)
         slot.capture_ns = frame.capture_ns
         slot.frame_size = frame.size
-        slot.transform = resizer.transform
+        slot.transform = with_fov(resizer.transform, self.source.fov_transform())
         elapsed = time.perf_counter() - t0
         slot.preprocess_ms = elapsed * 1e3
         self._preprocess_s += (elapsed - self._preprocess_s) * 0.1  # moving average

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from edged.metadata import ultralytics_metadata
+from edged.preprocess import Transform
 from edged.quant import default_normalization
 from edged.yolo import LETTERBOX_GREY, PIXEL_SCALE, Tensor, is_yolo
 
@@ -112,3 +113,12 @@ def plan_for_config(config: Any) -> list[str]:
     size = getattr(config.source, "size", None)
     frame = f"{size[0]}x{size[1]} frames" if size else "each frame"
     return describe_plan(config.model, path, plan, inputs[0], frame)
+
+
+def with_fov(t: Transform, fov: tuple[float, float, float, float] | None) -> Transform:
+    """``t`` (model input -> frame) followed by the source's frame -> field-of-view map, so
+    boxes land in the sensor's field of view when the camera crops in hardware."""
+    if fov is None:
+        return t
+    sx, sy, ox, oy = fov
+    return Transform(t.scale_x * sx, t.scale_y * sy, t.offset_x * sx + ox, t.offset_y * sy + oy)
