@@ -9,6 +9,7 @@ only when the input is pixel / 255 (see the script).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -239,3 +240,17 @@ def test_check_config_prints_the_plan(tmp_path: Path) -> None:
         in res.stderr
     assert "mode letterbox, bars filled with 114" in res.stderr
     assert "labels: 3 names from packed temp_meta.txt" in res.stderr
+
+
+def test_doctor_prints_the_plan(tmp_path: Path) -> None:
+    image = planted_png(tmp_path / "planted.png")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(json.dumps(yolo_config("yolo_int8_bare.tflite", image,
+                                          normalize={"mean": 127.5, "std": 127.5})))
+    res = subprocess.run([sys.executable, "-m", "edged", "doctor", "--config", str(cfg),
+                          "--json"], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                         env={**os.environ, "EDGED_SYSFS_ROOT": str(tmp_path / "sys")})
+    [plan] = [c for c in json.loads(res.stdout) if c["name"] == "preprocessing"]
+    assert "normalize: real = (pixel - 127.5) / 127.5, from config (model.normalize)" \
+        in plan["detail"]
+    assert "mode stretch, interpolation" in plan["detail"]
