@@ -62,6 +62,16 @@ def input_plan(model_path: Path, inp: InputTensor, outputs: Sequence[Tensor],
     return InputPlan(d_mean, d_std, _quant_origin(inp), pad, False)
 
 
+def effective_resize(model_cfg: Any, plan: InputPlan) -> tuple[str, str]:
+    """(model.resize mode, why): what the config says, or, when it says nothing, letterbox for
+    YOLO exports (Ultralytics predicts on a letterboxed, 114-grey-padded square) and stretch
+    for everything else."""
+    fields_set = getattr(model_cfg, "model_fields_set", {"resize"})
+    if "resize" in fields_set or not plan.yolo:
+        return model_cfg.resize, "config" if "resize" in fields_set else "default"
+    return "letterbox", "default for YOLO exports, as Ultralytics predicts"
+
+
 def _quant_origin(inp: InputTensor) -> str:
     dtype = np.dtype(inp.dtype)
     if dtype.kind == "f":
@@ -74,13 +84,14 @@ def describe_plan(model_cfg: Any, model_path: Path, plan: InputPlan, inp: InputT
                   frame_size: str = "each frame") -> list[str]:
     """Human lines: the whole plan from frame to input tensor."""
     h, w = inp.shape[1], inp.shape[2]
-    resize = model_cfg.resize
+    resize, why = effective_resize(model_cfg, plan)
     interpolation = getattr(model_cfg, "interpolation", "bilinear")
     bars = f", bars filled with {plan.pad_value}" if resize == "letterbox" else ""
     lines = [
         f"model {model_path.name}: input {w}x{h} RGB {np.dtype(inp.dtype).name}"
         f" (scale {inp.scale:.6g}, zero point {inp.zero_point})",
-        f"resize: {frame_size} -> {w}x{h}, mode {resize}{bars}, interpolation {interpolation}",
+        f"resize: {frame_size} -> {w}x{h}, mode {resize} ({why}){bars}, interpolation "
+        f"{interpolation}",
         f"normalize: real = (pixel - {plan.mean:g}) / {plan.std:g}, from {plan.origin}",
     ]
     meta = ultralytics_metadata(model_path)

@@ -69,6 +69,23 @@ def test_daemon_finds_the_planted_object_with_default_input(model: str, label: s
     assert d.stop() == 0
 
 
+@pytest.mark.parametrize("model", ["yolo_int8_json.tflite", "yolo_int8_bare.tflite"])
+def test_yolo_frames_are_letterboxed_by_default(model: str, tmp_path: Path,
+                                                daemon_factory) -> None:
+    """A 4:3 frame: letterboxed (as Ultralytics predicts) the red square lands exactly on a
+    grid cell; stretched it would straddle two rows of cells."""
+    frame = np.full((96, 128, 3), 128, np.uint8)
+    frame[32:48, 80:96] = (255, 0, 0)
+    Image.fromarray(frame).save(tmp_path / "wide.png")
+    d = daemon_factory(yolo_config(model, tmp_path / "wide.png", interpolation="nearest"),
+                       subdir="d")
+    [m] = receive_json(subscribe(d.endpoint), 1, timeout=60)
+    [det] = m["detections"]
+    assert det["score"] > 0.9
+    assert det["box"] == pytest.approx([80 / 128, 32 / 96, 96 / 128, 48 / 96], abs=0.01)
+    assert d.stop() == 0
+
+
 @pytest.mark.parametrize("normalize", [{"mean": 128, "std": 128},  # old int8 default
                                        {"mean": 127.5, "std": 127.5}])  # old float default
 def test_explicit_normalize_wins_and_wrong_input_finds_nothing(normalize: dict, tmp_path: Path,
@@ -238,7 +255,7 @@ def test_check_config_prints_the_plan(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert "normalize: real = (pixel - 0) / 255, from packed metadata (temp_meta.txt" \
         in res.stderr
-    assert "mode letterbox, bars filled with 114" in res.stderr
+    assert "mode letterbox (config), bars filled with 114" in res.stderr
     assert "labels: 3 names from packed temp_meta.txt" in res.stderr
 
 
@@ -253,4 +270,5 @@ def test_doctor_prints_the_plan(tmp_path: Path) -> None:
     [plan] = [c for c in json.loads(res.stdout) if c["name"] == "preprocessing"]
     assert "normalize: real = (pixel - 127.5) / 127.5, from config (model.normalize)" \
         in plan["detail"]
-    assert "mode stretch, interpolation" in plan["detail"]
+    assert "mode letterbox (default for YOLO exports, as Ultralytics predicts), bars filled " \
+        "with 114" in plan["detail"]
