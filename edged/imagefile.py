@@ -15,7 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_MAX_PIXELS = 24_000_000  # 6000x4000; a 48 MP phone JPEG is decoded at half size
+# 16 MP: a 12 MP photo decodes as it is, a 48 MP phone JPEG at half size (12 MP); decoding
+# one image at the cap costs ~8 bytes per pixel at the peak (Pillow's 4-byte pixels, our copy)
+DEFAULT_MAX_PIXELS = 16_000_000
+CHUNK_ROWS = 256  # conversions work in row bands: their temporaries stay small
 BACKGROUND = 255  # transparent areas show white, as a viewer on a white page shows them
 
 
@@ -43,7 +46,9 @@ def open_regular(path: Path) -> int:
 
 
 def decode_file(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """An HxWx3 uint8 RGB array of the image as a viewer shows it; ImageFileError if not."""
+    """An HxWx3 uint8 RGB array of the image as a viewer shows it; ImageFileError if not.
+
+    Peak memory is about 7 bytes per pixel: Pillow's decoded image (4) and the result (3)."""
     from PIL import Image, UnidentifiedImageError
 
     fd = open_regular(path)
@@ -52,7 +57,9 @@ def decode_file(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
             with Image.open(f) as im:
                 _limit(im, path, max_pixels)
                 im.load()
-                return to_rgb(_oriented(im))
+                orientation = _orientation(im)
+                rgb = _banded_rgb(im)
+            return _orient(rgb, orientation)  # Pillow's pixels are freed by now
         except ImageFileError:
             raise
         # corrupt files surface as many exception types (SyntaxError, struct.error,
@@ -62,14 +69,38 @@ def decode_file(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
             raise ImageFileError(f"image {path}: cannot be decoded ({exc})") from None
 
 
-def _oriented(im):
-    """The image turned as its EXIF orientation says; as stored when the EXIF is broken."""
-    from PIL import ImageOps
-
+def _orientation(im) -> int:
+    """The EXIF orientation (1..8); 1 when absent or unreadable (a corrupt EXIF block must
+    not make a readable image unreadable)."""
     try:
-        return ImageOps.exif_transpose(im)
-    except Exception:  # a corrupt EXIF block must not make a readable image unreadable
-        return im
+        value = int(im.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - Pillow's EXIF parser raises many types on bad input
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
+    """The stored pixels turned as the EXIF orientation tells a viewer to show them."""
+    turned = {
+        1: a,
+        2: a[:, ::-1],  # mirrored left-right
+        3: a[::-1, ::-1],  # rotated 180
+        4: a[::-1],  # mirrored top-bottom
+        5: a.transpose(1, 0, 2),  # transposed
+        6: a[::-1].transpose(1, 0, 2),  # rotated 90 clockwise
+        7: a[::-1, ::-1].transpose(1, 0, 2),  # transversed
+        8: a[:, ::-1].transpose(1, 0, 2),  # rotated 90 counter-clockwise
+    }[orientation]
+    return turned if turned is a else np.ascontiguousarray(turned)
+
+
+def _banded_rgb(im) -> np.ndarray:
+    """to_rgb in bands of rows: the only full-size buffers are Pillow's and the result."""
+    w, h = im.size
+    out = np.empty((h, w, 3), np.uint8)
+    for r in range(0, h, CHUNK_ROWS):
+        out[r:r + CHUNK_ROWS] = to_rgb(im.crop((0, r, w, min(h, r + CHUNK_ROWS))))
+    return out
 
 
 def _limit(im, path: Path, max_pixels: int) -> None:
@@ -91,8 +122,11 @@ def _limit(im, path: Path, max_pixels: int) -> None:
 
 def _sixteen_bit_to_8(a: np.ndarray) -> np.ndarray:
     """0..65535 -> 0..255 with rounding: the whole range scaled, never clipped."""
-    wide = np.clip(a.astype(np.int64), 0, 65535)
-    return ((wide * 255 + 32767) // 65535).astype(np.uint8)
+    out = np.empty(a.shape, np.uint8)
+    for r in range(0, a.shape[0], CHUNK_ROWS):
+        wide = np.clip(a[r:r + CHUNK_ROWS], 0, 65535).astype(np.uint32)
+        out[r:r + CHUNK_ROWS] = (wide * 255 + 32767) // 65535
+    return out
 
 
 def _grey_to_rgb(g: np.ndarray) -> np.ndarray:
@@ -100,9 +134,13 @@ def _grey_to_rgb(g: np.ndarray) -> np.ndarray:
 
 
 def _composite(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    a = alpha.astype(np.uint32)[:, :, None]
-    out = (rgb.astype(np.uint32) * a + BACKGROUND * (255 - a) + 127) // 255
-    return out.astype(np.uint8)
+    """``rgb`` over the background by ``alpha``, rounded (max 255 * 255 fits in uint16)."""
+    out = np.empty(rgb.shape, np.uint8)
+    for r in range(0, rgb.shape[0], CHUNK_ROWS):
+        a = alpha[r:r + CHUNK_ROWS].astype(np.uint16)[:, :, None]
+        band = rgb[r:r + CHUNK_ROWS].astype(np.uint16) * a + BACKGROUND * (255 - a) + 127
+        out[r:r + CHUNK_ROWS] = band // 255
+    return out
 
 
 def to_rgb(im) -> np.ndarray:

@@ -130,7 +130,26 @@ def test_huge_pixel_images_are_refused_and_memory_stays_bounded(tmp_path: Path,
     msgs, peak = watch(d, 20, timeout=60)
     assert len(msgs) == 20
     print(f"4 x 13000x13000 PNGs: peak RSS {peak:.0f} MB")
-    assert "169 megapixels, more than the 24 allowed" in d.log()
+    assert "169 megapixels, more than the 16 allowed" in d.log()
+    assert d.stop() == 0
+
+
+def test_images_at_the_pixel_cap_stay_under_300_mb(tmp_path: Path, daemon_factory) -> None:
+    """The worst images still decoded: 16 MP (the default max_pixels), RGBA and 16-bit grey,
+    alternating, so one is decoded while the other sits in the cache."""
+    folder = tmp_path / "cap"
+    folder.mkdir()
+    rgba = np.zeros((4000, 4000, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 180
+    rgba[::3, ::7, 1] = 90
+    Image.fromarray(rgba, "RGBA").save(folder / "a_rgba.png", compress_level=1)
+    grey = (np.arange(16_000_000, dtype=np.uint32) % 65536).astype(np.uint16)
+    Image.fromarray(grey.reshape(4000, 4000)).save(folder / "b_grey16.png", compress_level=1)
+    del rgba, grey
+    d = daemon_factory(config(folder), subdir="d")
+    msgs, peak = watch(d, 6, timeout=90)
+    assert {tuple(m["frame"]) for m in msgs} == {(4000, 4000)}
+    print(f"16 MP RGBA + 16-bit images: peak RSS {peak:.0f} MB")
     assert d.stop() == 0
 
 
