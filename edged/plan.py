@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edged.metadata import ultralytics_metadata
+from edged.metadata import packed_labels, ultralytics_metadata
 from edged.preprocess import Transform
 from edged.quant import default_normalization
 from edged.yolo import LETTERBOX_GREY, PIXEL_SCALE, Tensor, is_yolo
@@ -94,12 +94,20 @@ def describe_plan(model_cfg: Any, model_path: Path, plan: InputPlan, inp: InputT
         f"{interpolation}",
         f"normalize: real = (pixel - {plan.mean:g}) / {plan.std:g}, from {plan.origin}",
     ]
-    meta = ultralytics_metadata(model_path)
-    if meta is not None:
-        lines.append(f"labels: {len(meta.names)} names from packed {meta.member}"
-                     if meta.names and model_cfg.labels is None else
-                     f"labels: {model_cfg.labels or 'none'}")
+    lines.append(f"labels: {_labels_origin(model_cfg, model_path)}")
     return lines
+
+
+def _labels_origin(model_cfg: Any, model_path: Path) -> str:
+    if model_cfg.labels is not None:
+        return f"file {model_cfg.labels}"
+    packed = packed_labels(model_path)
+    if packed is None:
+        return "none (indices only)"
+    labels, member = packed
+    meta = ultralytics_metadata(model_path)
+    what = "names" if meta is not None and member.startswith(meta.member) else "labels"
+    return f"{len(labels)} {what} packed in the model ({member})"
 
 
 def plan_for_config(config: Any) -> list[str]:

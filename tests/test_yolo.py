@@ -256,7 +256,7 @@ def test_check_config_prints_the_plan(tmp_path: Path) -> None:
     assert "normalize: real = (pixel - 0) / 255, from packed metadata (temp_meta.txt" \
         in res.stderr
     assert "mode letterbox (config), bars filled with 114" in res.stderr
-    assert "labels: 3 names from packed temp_meta.txt" in res.stderr
+    assert "labels: 3 names packed in the model (temp_meta.txt:names)" in res.stderr
 
 
 def test_doctor_prints_the_plan(tmp_path: Path) -> None:
