@@ -182,6 +182,6 @@ class ResizerCache:
         if r is None:
             if len(self._by_size) > 8:
                 self._by_size.clear()
-            r = Resizer(src, self.dst, self.mode, self.interpolation, self.pad_value)
+            r = Resizer(src, self.dst, self.mode, self.interpolation, pad_value=self.pad_value)
             self._by_size[src] = r
         return r
