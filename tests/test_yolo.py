@@ -195,14 +195,41 @@ def ctx_for(path: Path, outputs: list[TensorInfo], size: tuple[int, int] = (64, 
     return DecoderContext(outputs, str(path), cfg, labels, "test", input_size=size)
 
 
-@pytest.mark.parametrize("task", ["pose", "obb"])
-def test_pose_and_obb_exports_are_refused_by_name(task: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("task, kpt_shape", [("obb", None), ("pose", [5, 3])])
+def test_exports_that_fit_no_task_are_refused_by_name(task: str, kpt_shape: list | None,
+                                                      tmp_path: Path) -> None:
     path = with_card(tmp_path, "metadata.json",
                      json.dumps({"task": task, "stride": 8, "imgsz": [64, 64],
-                                 "names": {"0": "person"}}))
-    out = TensorInfo(0, "output0", (1, 56, 84), np.dtype(np.float32), 0.0, 0)
+                                 "names": {"0": "thing"}, "kpt_shape": kpt_shape}))
+    out = TensorInfo(0, "output0", (1, 20, 84), np.dtype(np.float32), 0.0, 0)
     with pytest.raises(ModelError, match=f"Ultralytics '{task}' export"):
         build_decoder("auto", ctx_for(path, [out]))
+
+
+def test_pose_export_publishes_the_best_persons_keypoints(tmp_path: Path) -> None:
+    path = with_card(tmp_path, "metadata.json",
+                     json.dumps({"task": "pose", "stride": 8, "imgsz": [64, 64],
+                                 "names": {"0": "person"}, "kpt_shape": [17, 3]}))
+    out = TensorInfo(0, "output0", (1, 56, 84), np.dtype(np.float32), 0.0, 0)
+    dec = build_decoder("auto", ctx_for(path, [out]))
+    assert dec.task == "pose"
+    raw = np.zeros((1, 56, 84), np.float32)
+    raw[0, :4, 3] = (32, 32, 20, 40)  # pixels: the keypoints are pixels too
+    raw[0, 4, 3], raw[0, 4, 9] = 0.9, 0.6  # two people: the first wins
+    kp = np.zeros((17, 3), np.float32)
+    kp[:, 0] = np.arange(17) + 24  # x pixels
+    kp[:, 1] = 16.0  # y pixels
+    kp[:, 2] = 0.8
+    raw[0, 5:, 3] = kp.ravel()
+    raw[0, 5:, 9] = 1.0  # the other person's keypoints must not be used
+    msg = dec.decode([raw], Transform(scale_x=0.5, offset_x=0.25))  # e.g. a crop
+    assert [p["name"] for p in msg["keypoints"]][:2] == ["nose", "left_eye"]
+    nose = msg["keypoints"][0]
+    assert (nose["x"], nose["y"], nose["score"]) == pytest.approx((0.25 + 0.5 * 24 / 64,
+                                                                    16 / 64, 0.8))
+    assert msg["pose_score"] == pytest.approx(0.8)
+    raw[0, 4] = 0.1  # nobody
+    assert dec.decode([raw], Transform()) == {"keypoints": [], "pose_score": 0.0}
 
 
 def test_imgsz_that_contradicts_the_input_is_refused(tmp_path: Path) -> None:

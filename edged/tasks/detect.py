@@ -19,9 +19,11 @@ from edged.quant import dequantize
 from edged.runtime.model import TensorInfo
 from edged.tasks import DecoderContext, TaskSpec
 from edged.tasks.nms import nms
+from edged.tasks.pose import COCO_KEYPOINTS
 from edged.yolo import YoloLayout, yolo_layout
 
 log = logging.getLogger("edged.tasks.detect")
+PERSON_THRESHOLD = 0.25  # YOLO pose: Ultralytics' default confidence
 
 
 def _ssd_roles(outputs: list[TensorInfo]) -> dict[str, int] | None:
@@ -159,13 +161,15 @@ class DetectionDecoder:
 def check_ultralytics(meta: UltralyticsMeta, ctx: DecoderContext) -> None:
     """Refuse what edged cannot decode, by name; check the card against the model."""
     where = f"model file {ctx.model_path}"
-    if meta.task in ("pose", "obb"):
+    pose_ok = meta.task == "pose" and meta.kpt_shape in ((17, 3), (17, 2))
+    if meta.task in ("pose", "obb") and not pose_ok:
+        shape = f" with kpt_shape {list(meta.kpt_shape or ())}" if meta.task == "pose" else ""
         raise ModelError(
-            f"{where}: an Ultralytics '{meta.task}' export (its packed {meta.member} says "
-            f"task: {meta.task}); edged decodes Ultralytics detect and segment exports as "
-            "detection (segment: boxes only) and classify exports as classification, but not "
-            f"{meta.task} outputs; export a detect model, or use a MoveNet model for pose")
-    if meta.task not in (None, "detect", "segment"):
+            f"{where}: an Ultralytics '{meta.task}' export{shape} (its packed {meta.member} "
+            f"says task: {meta.task}); edged decodes Ultralytics detect and segment exports as "
+            "detection (segment: boxes only), pose exports with the 17 COCO keypoints as pose "
+            f"(the best person) and classify exports as classification, but not this one")
+    if meta.task not in (None, "detect", "segment", "pose"):
         raise ModelError(f"{where}: its packed {meta.member} says task: {meta.task}, but the "
                          "outputs are decoded as detection; set model.task to match the model")
     if meta.imgsz is not None and ctx.input_size != (0, 0) \
@@ -176,10 +180,41 @@ def check_ultralytics(meta: UltralyticsMeta, ctx: DecoderContext) -> None:
                          f"{ctx.input_size[0]}; is the card from another export?")
 
 
-def build(ctx: DecoderContext) -> DetectionDecoder:
+class YoloPoseDecoder:
+    """Ultralytics pose export [1, 4 + 1 + 17 * k, N] (box, person score, keypoints as x, y
+    [, visibility]) published as edged's single-person pose: the best-scoring person."""
+
+    task = "pose"
+
+    def __init__(self, info: TensorInfo, kpt_dims: int, cfg: Any,
+                 input_size: tuple[int, int]) -> None:
+        self.info, self.kpt_dims, self.input_size = info, kpt_dims, input_size
+        self.min_score = cfg.threshold or 0.0  # per keypoint, as for MoveNet
+
+    def decode(self, outputs: list[np.ndarray], transform: Transform) -> dict[str, Any]:
+        rows = dequantize(outputs[0][0], self.info.scale, self.info.zero_point).T
+        if rows.size == 0 or float(rows[:, 4].max()) < PERSON_THRESHOLD:
+            return {"keypoints": [], "pose_score": 0.0}
+        best = rows[int(rows[:, 4].argmax())]
+        kp = best[5:5 + 17 * self.kpt_dims].reshape(17, self.kpt_dims)
+        scores = kp[:, 2] if self.kpt_dims == 3 else np.full(17, best[4], np.float32)
+        xs, ys = _to_unit(kp[:, 0], kp[:, 1], rows[:, :4], self.input_size)
+        points = [{"name": name, "x": round(float(x), 5), "y": round(float(y), 5),
+                   "score": round(float(sc), 5)}
+                  for name, x, y, sc in zip(COCO_KEYPOINTS, transform.x(xs), transform.y(ys),
+                                            scores, strict=True) if sc >= self.min_score]
+        score = float(np.mean([p["score"] for p in points])) if points else 0.0
+        return {"keypoints": points, "pose_score": round(score, 5)}
+
+
+def build(ctx: DecoderContext) -> DetectionDecoder | YoloPoseDecoder:
     meta = ultralytics_metadata(Path(ctx.model_path))
     if meta is not None:
         check_ultralytics(meta, ctx)
+        if meta.task == "pose" and meta.kpt_shape is not None:
+            log.info("YOLO pose export: publishing the best person's keypoints")
+            return YoloPoseDecoder(ctx.outputs[0], meta.kpt_shape[1], ctx.model_config,
+                                   ctx.input_size)
     layout = yolo_layout(ctx.outputs, meta)
     if layout is not None and layout.extra and layout.kind == "v8":
         log.info("YOLO segment export: publishing its boxes; masks are not decoded")
