@@ -12,6 +12,8 @@ import ast
 import functools
 import json
 import logging
+import os
+import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,8 @@ def _read_members(model_path: Path, wanted: Any, cap: int) -> list[tuple[str, by
     bytes once decompressed (the declared size is not trusted: reads stop at cap + 1)."""
     out: list[tuple[str, bytes]] = []
     try:
+        if not stat.S_ISREG(os.stat(model_path).st_mode):  # a FIFO would block the open
+            return out
         with zipfile.ZipFile(model_path) as archive:
             for info in archive.infolist()[:MAX_MEMBERS]:
                 if not wanted(info.filename) or not 0 < info.file_size <= cap:

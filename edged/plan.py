@@ -118,6 +118,8 @@ def plan_for_config(config: Any) -> list[str]:
     from edged.runtime.select import select_runtime
 
     path = config.model_path
+    if not Path(path).is_file():  # never open a FIFO or a device: it could block
+        return [f"plan: model {path} is not a regular file"]
     try:
         interp = select_runtime(config.model.runtime).interpreter_class(model_path=str(path))
         inputs = [TensorInfo.from_detail(d) for d in interp.get_input_details()]

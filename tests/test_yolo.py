@@ -299,3 +299,9 @@ def test_doctor_prints_the_plan(tmp_path: Path) -> None:
         in plan["detail"]
     assert "mode letterbox (default for YOLO exports, as Ultralytics predicts), bars filled " \
         "with 114" in plan["detail"]
+
+
+def test_a_fifo_is_never_opened_for_metadata(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "model.tflite")  # opening it for reading would block forever
+    assert ultralytics_metadata(tmp_path / "model.tflite") is None
+    assert packed_labels(tmp_path / "model.tflite") is None
