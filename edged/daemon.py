@@ -23,6 +23,7 @@ from edged.messages import STATUS_SCHEMA, PredictionBuilder
 from edged.metadata import packed_labels
 from edged.notify import Notifier
 from edged.pipeline import Health, Pipeline, ResultSlot
+from edged.plan import effective_resize
 from edged.publisher import Publisher
 from edged.runtime.fallback import EdgeTpuSupervisor
 from edged.runtime.loader import load_model
@@ -159,8 +160,10 @@ class Daemon:
         self.pipeline = Pipeline(
             source, runner, decoder, self._emit, self._on_publish_idle, self.stats,
             self.health, fps=cfg.source.fps, backoff=cfg.source.backoff,
-            resize=cfg.model.resize, interpolation=cfg.model.interpolation,
-            frame_counter=self._frames, keep_images=cfg.publish.frames)
+            resize=effective_resize(cfg.model, runner.plan)[0],
+            interpolation=cfg.model.interpolation,
+            frame_counter=self._frames, keep_images=cfg.publish.frames,
+            pad_value=runner.plan.pad_value)
         self.pipeline.start()
 
     def _start_frame_publisher(self, size: tuple[int, int]) -> None:

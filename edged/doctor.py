@@ -92,6 +92,12 @@ def check_model(config: Any) -> list[Check]:
     return out
 
 
+def check_plan(config: Any) -> Check:
+    from edged.plan import plan_for_config
+
+    return Check("preprocessing", "ok", "; ".join(plan_for_config(config)))
+
+
 def _io(config: Any, path: Path) -> str:
     from edged.errors import EdgedError
     from edged.runtime.select import select_runtime
@@ -205,6 +211,7 @@ def run_checks(config_path: Path) -> list[Check]:
     checks += config_checks
     if config is not None:
         checks += check_model(config)
+        checks.append(check_plan(config))
     checks += check_cameras() + check_edgetpu(config) + check_socket(config) + check_thermal()
     return checks
 

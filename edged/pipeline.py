@@ -20,6 +20,7 @@ import numpy as np
 from edged.errors import EdgedError, SourceError
 from edged.frames import Frame
 from edged.handoff import Closed, Handoff
+from edged.plan import with_fov
 from edged.preprocess import ResizerCache, Transform
 from edged.runtime.model import ModelRunner
 from edged.sources.base import BackoffConfig, Source
@@ -106,14 +107,16 @@ class Pipeline:
     def __init__(self, source: Source, runner: ModelRunner, decoder: Decoder, emit: Emit,
                  on_idle: Callable[[], None], stats: Stats, health: Health, *,
                  fps: float, backoff: BackoffConfig, resize: str, interpolation: str,
-                 frame_counter: itertools.count, keep_images: bool = False) -> None:
+                 frame_counter: itertools.count, keep_images: bool = False,
+                 pad_value: int = 0) -> None:
         self.source, self.runner, self.decoder = source, runner, decoder
         self.emit, self.on_idle = emit, on_idle
         self.stats, self.health = stats, health
         self.fps, self.backoff = fps, backoff
         self._frame_seq = frame_counter
         w, h = runner.input_size
-        self.resizers = ResizerCache((w, h), resize, interpolation)  # type: ignore[arg-type]
+        self.resizers = ResizerCache((w, h), resize, interpolation,  # type: ignore[arg-type]
+                                     pad_value)
         self.frames: Handoff[FrameSlot] = Handoff(
             [FrameSlot(np.zeros((h, w, 3), np.uint8)) for _ in range(3)], capacity=1)
         self.results: Handoff[ResultSlot] = Handoff(
@@ -192,6 +195,7 @@ class Pipeline:
                 try:
                     if not opened:
                         self.source.target_size = self.runner.input_size
+                        self.source.resize_mode = self.resizers.mode
                         self.source.open()
                         opened = True
                     frame = self._read()
@@ -245,7 +249,7 @@ class Pipeline:
         slot.frame_seq = next(self._frame_seq)
         slot.capture_ns = frame.capture_ns
         slot.frame_size = frame.size
-        slot.transform = resizer.transform
+        slot.transform = with_fov(resizer.transform, self.source.fov_transform())
         elapsed = time.perf_counter() - t0
         slot.preprocess_ms = elapsed * 1e3
         self._preprocess_s += (elapsed - self._preprocess_s) * 0.1  # moving average

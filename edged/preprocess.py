@@ -172,8 +172,9 @@ class ResizerCache:
     """One Resizer per frame size seen (sources rarely change size; a reopened camera might)."""
 
     def __init__(self, dst: tuple[int, int], mode: ResizeMode,
-                 interpolation: Interpolation) -> None:
+                 interpolation: Interpolation, pad_value: int = 0) -> None:
         self.dst, self.mode, self.interpolation = dst, mode, interpolation
+        self.pad_value = pad_value
         self._by_size: dict[tuple[int, int], Resizer] = {}
 
     def get(self, src: tuple[int, int]) -> Resizer:
@@ -181,6 +182,6 @@ class ResizerCache:
         if r is None:
             if len(self._by_size) > 8:
                 self._by_size.clear()
-            r = Resizer(src, self.dst, self.mode, self.interpolation)
+            r = Resizer(src, self.dst, self.mode, self.interpolation, pad_value=self.pad_value)
             self._by_size[src] = r
         return r

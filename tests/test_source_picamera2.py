@@ -50,13 +50,13 @@ def quadrants() -> np.ndarray:
     return scene
 
 
-def expected_render(world: Any, size: tuple[int, int], preserve_ar: bool = True) -> np.ndarray:
+def expected_render(world: Any, size: tuple[int, int]) -> np.ndarray:
+    """The whole field of view squeezed to ``size`` (model.resize: stretch, the default)."""
     import libcamera
     from picamera2 import _isp
 
-    stream = {"size": size, "preserve_ar": preserve_ar}
     return _isp.render(world.scene, (0, 0, *world.cameras[0].resolution),
-                       world.cameras[0].resolution, libcamera.Transform(), stream)
+                       world.cameras[0].resolution, libcamera.Transform(), {"size": size})
 
 
 # -- import and install hints ---------------------------------------------------------------
@@ -140,7 +140,7 @@ def test_lores_gradient_matches_the_rgb_render(world: Any) -> None:
     src.open()
     image = src.read().image.astype(int)
     src.close()
-    assert np.abs(image - expected_render(world, (224, 224), preserve_ar=False)).mean() < 2
+    assert np.abs(image - expected_render(world, (224, 224))).mean() < 2
 
 
 def test_lores_rgb_is_refused_on_a_pi4_with_a_hint(world: Any) -> None:
@@ -351,3 +351,123 @@ def test_close_tolerates_a_camera_that_fails_to_release(world: Any) -> None:
 def test_read_before_open_is_an_error(world: Any) -> None:
     with pytest.raises(SourceError, match="not open"):
         source().read()
+
+
+# --- model.resize on the camera: the ISP scales and crops, boxes map back to the sensor FOV ---
+
+IMX708 = (4608, 2592)
+
+
+def object_scene() -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """A 16:9 scene spanning the whole sensor, with a red box at a known place in it."""
+    scene = np.full((360, 640, 3), 90, np.uint8)
+    scene[100:160, 400:480] = (255, 0, 0)
+    return scene, (400 / 640, 100 / 360, 480 / 640, 160 / 360)
+
+
+def red_box(image: np.ndarray) -> tuple[int, int, int, int]:
+    """The red object's pixel box [x0, y0, x1, y1) in ``image``: a perfect detector."""
+    ys, xs = np.nonzero((image[..., 0] > 170) & (image[..., 1] < 120))
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+EXPECTED_CROP = {"stretch": (0, 0, *IMX708), "letterbox": (0, 0, *IMX708),
+                 "center-crop": (1008, 0, 2592, 2592)}  # the middle square of a 16:9 sensor
+EXPECTED_FRAME = {"stretch": (96, 96), "center-crop": (96, 96), "letterbox": (96, 54)}
+
+
+@pytest.mark.parametrize("platform", ["vc4", "pisp"])
+@pytest.mark.parametrize("mode", ["stretch", "center-crop", "letterbox"])
+def test_boxes_map_back_to_the_same_place_in_the_sensor_fov(world: Any, platform: str,
+                                                             mode: str) -> None:
+    from edged.plan import with_fov
+    from edged.preprocess import Resizer
+
+    world.platform = platform
+    scene, expected = object_scene()
+    world.set_scene(scene)
+    src = source(target=(96, 96))
+    src.resize_mode = mode
+    src.open()
+    frame = src.read()
+    src.close()
+    # the ISP did the scaling and cropping the mode asks for, set explicitly on each platform
+    control = "ScalerCrops" if platform == "pisp" else "ScalerCrop"
+    crop = world.last_controls[control]
+    assert (crop[0] if platform == "pisp" else crop) == EXPECTED_CROP[mode]
+    assert frame.size == EXPECTED_FRAME[mode]
+    # the pipeline's resize (identity, or letterbox bars) then the source's FOV map
+    model = np.zeros((96, 96, 3), np.uint8)
+    resizer = Resizer(frame.size, (96, 96), mode, "nearest")
+    resizer(frame.image, model)
+    if mode == "letterbox":
+        assert (model[:20] == 0).all() and (model[-20:] == 0).all()  # bars, not picture
+    t = with_fov(resizer.transform, src.fov_transform())
+    x0, y0, x1, y1 = red_box(model)
+    box = (float(t.x(x0 / 96)), float(t.y(y0 / 96)), float(t.x(x1 / 96)), float(t.y(y1 / 96)))
+    assert box == pytest.approx(expected, abs=0.025), (mode, (x0, y0, x1, y1))
+
+
+def test_the_object_sits_elsewhere_in_the_model_input_for_each_mode(world: Any) -> None:
+    """So the test above cannot pass by accident: each mode puts the object elsewhere."""
+    from edged.preprocess import Resizer
+
+    scene, _ = object_scene()
+    world.set_scene(scene)
+    boxes = {}
+    for mode in ("stretch", "center-crop", "letterbox"):
+        src = source(target=(96, 96))
+        src.resize_mode = mode
+        src.open()
+        frame = src.read()
+        src.close()
+        model = np.zeros((96, 96, 3), np.uint8)
+        Resizer(frame.size, (96, 96), mode, "nearest")(frame.image, model)
+        boxes[mode] = red_box(model)
+    assert len(set(boxes.values())) == 3, boxes
+
+
+@pytest.mark.parametrize("platform, expected", [("vc4", (1008, 0, 2592, 2592)),
+                                                ("pisp", (1008, 0, 2592, 2592))])
+def test_fake_defaults_crop_to_the_output_aspect_like_libcamera(world: Any, platform: str,
+                                                                expected: tuple) -> None:
+    """Left to its defaults (as edged no longer does), a square output is the middle square:
+    VC4 crops to the largest output's aspect, PiSP to each preserve_ar stream's."""
+    from picamera2 import Picamera2
+
+    world.platform = platform
+    cam = Picamera2(0)
+    cam.configure(cam.create_preview_configuration(main={"size": (96, 96)}))
+    cam.start()
+    request = cam.capture_request(wait=1.0)
+    assert request.get_metadata()["ScalerCrop"] == expected
+    request.release()
+    cam.close()
+
+
+def test_pipeline_publishes_boxes_in_the_sensor_fov(world: Any) -> None:
+    """The capture thread composes the resize with the source's FOV map."""
+    import itertools
+
+    from edged.pipeline import Health, Pipeline
+    from edged.runtime.model import ModelRunner
+    from edged.runtime.modelfile import read_model_file
+    from edged.runtime.select import select_runtime
+    from edged.sources.base import BackoffConfig
+    from edged.stats import Stats
+
+    model = Path(__file__).parent / "models/yolo_int8_bare.tflite"
+    runner = ModelRunner(read_model_file(model), select_runtime("auto"), 1)
+    src = source(target=None)
+    pipe = Pipeline(src, runner, None, lambda *a: None, lambda: None,  # type: ignore[arg-type]
+                    Stats(), Health(), fps=0, backoff=BackoffConfig(), resize="center-crop",
+                    interpolation="nearest", frame_counter=itertools.count())
+    src.target_size, src.resize_mode = runner.input_size, pipe.resizers.mode
+    src.open()
+    pipe._preprocess(src.read())
+    slot = pipe.frames.get(timeout=1)
+    src.close()
+    assert slot is not None
+    # the model's left edge is the left edge of the middle square: 1008 / 4608 of the FOV
+    assert float(slot.transform.x(0.0)) == pytest.approx(1008 / 4608, abs=1e-3)
+    assert float(slot.transform.x(1.0)) == pytest.approx(3600 / 4608, abs=1e-3)

@@ -6,6 +6,7 @@ import sys
 
 from edged.config import load_config
 from edged.errors import ConfigError
+from edged.plan import plan_for_config
 from edged.preflight import PreflightError, preflight
 
 
@@ -33,4 +34,6 @@ def run(args: argparse.Namespace) -> int:
                 print("  " + line.replace("\n", "\n    "), file=sys.stderr)
             return exc.exit_code
     print(json.dumps(config.model_dump(mode="json"), indent=2))
+    for line in plan_for_config(config):  # stderr: stdout stays the config as JSON
+        print(f"plan: {line}", file=sys.stderr)
     return 0

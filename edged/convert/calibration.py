@@ -112,13 +112,12 @@ def list_images(folder: Path) -> list[Path]:
 
 def read_rgb(path: Path) -> np.ndarray:
     """An HxWx3 uint8 RGB array; an error naming the file when it is not a readable image."""
-    from PIL import Image, UnidentifiedImageError
+    from edged.imagefile import ImageFileError, decode_file
 
     try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ConversionError(f"image {path}: cannot be read ({exc})") from None
+        return decode_file(path)
+    except ImageFileError as exc:
+        raise ConversionError(str(exc)) from None
 
 
 def resize_to_model(image: np.ndarray, input_size: tuple[int, int],

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from edged.errors import ModelError
-from edged.quant import default_normalization, pixel_lut
+from edged.plan import input_plan
+from edged.quant import pixel_lut
 from edged.runtime.modelfile import ModelFile
 from edged.runtime.select import Runtime
 
@@ -97,9 +98,8 @@ class ModelRunner:
 
     def _input_converter(self, mean: float | None, std: float | None):
         t = self.input
-        d_mean, d_std = default_normalization(t.dtype, t.scale, t.zero_point)
-        mean = d_mean if mean is None else mean
-        std = d_std if std is None else std
+        self.plan = input_plan(self.file.path, t, self.outputs, mean, std)
+        mean, std = self.plan.mean, self.plan.std
         lut = pixel_lut(t.dtype, t.scale, t.zero_point, mean, std)
         view = self._input_view
         if lut is None:

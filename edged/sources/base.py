@@ -53,6 +53,15 @@ class Source(abc.ABC):
     #: can scale in hardware (the Pi ISP) may deliver frames at that size directly.
     target_size: tuple[int, int] | None = None
 
+    #: Set by the pipeline before ``open``: model.resize, for sources that resize themselves.
+    resize_mode: str = "stretch"
+
+    def fov_transform(self) -> tuple[float, float, float, float] | None:
+        """(scale_x, scale_y, offset_x, offset_y) from frame-normalized coordinates to the
+        source's full field of view, when the source crops in hardware; None = the frame is
+        the field of view."""
+        return None
+
     #: A live source (a camera, a stream) produces frames whether or not we keep up: the
     #: newest wins. A pulled source (files, synthetic) makes a frame only when asked, so the
     #: pipeline asks for the next one only when inference has taken the previous one.

@@ -129,6 +129,45 @@ def scaler_crop(crop: tuple[float, float, float, float], full: tuple[int, int, i
     return (x0 + round(x * fw), y0 + round(y * fh), max(1, round(w * fw)), max(1, round(h * fh)))
 
 
+def aspect_crop(region: tuple[int, int, int, int], aspect: float) -> tuple[int, int, int, int]:
+    """The largest centred part of ``region`` with width / height = ``aspect`` (even sizes),
+    as libcamera's Raspberry Pi pipelines compute their default ISP crop."""
+    x, y, w, h = region
+    cw, ch = (round(h * aspect), h) if w / h > aspect else (w, round(w / aspect))
+    cw, ch = max(2, cw - cw % 2), max(2, ch - ch % 2)
+    return x + (w - cw) // 2, y + (h - ch) // 2, cw, ch
+
+
+def fit_size(region: tuple[int, int, int, int], target: tuple[int, int]) -> tuple[int, int]:
+    """The even size, within ``target``, that shows ``region`` at its own aspect (letterbox)."""
+    _, _, w, h = region
+    s = min(target[0] / w, target[1] / h)
+    return even_size((max(2, round(w * s)), max(2, round(h * s))))
+
+
+def plan_stream(mode: str, roi: tuple[int, int, int, int], target: tuple[int, int]
+                ) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
+    """(ISP crop in sensor coordinates, output size) for a model.resize mode.
+
+    stretch: the whole region squeezed to the model size; center-crop: the ISP crops the
+    region to the model's aspect; letterbox: the whole region at its aspect, sized to fit
+    (the pipeline adds the bars).
+    """
+    if mode == "center-crop":
+        return aspect_crop(roi, target[0] / target[1]), target
+    if mode == "letterbox":
+        return roi, fit_size(roi, target)
+    return roi, target
+
+
+def fov_of(crop: tuple[int, int, int, int], full: tuple[int, int, int, int]
+           ) -> tuple[float, float, float, float]:
+    """(scale_x, scale_y, offset_x, offset_y): frame-normalized -> sensor-FOV-normalized."""
+    fx, fy, fw, fh = full
+    x, y, w, h = crop
+    return w / fw, h / fh, (x - fx) / fw, (y - fy) / fh
+
+
 def yuv_kind(colour_space: Any) -> tuple[YuvEncoding, YuvRange]:
     """Encoding and range of a libcamera ColorSpace (sYCC when unknown)."""
     encoding: YuvEncoding = "rec601"
@@ -150,6 +189,8 @@ class Picamera2Source(Source):
         self._image = self._out
         self._yuv: Yuv420ToRgb | None = None
         self._stream: dict[str, Any] = {}
+        self._full: tuple[int, int, int, int] = (0, 0, 1, 1)  # ScalerCrop maximum
+        self._crop: tuple[int, int, int, int] | None = None
 
     # -- open --------------------------------------------------------------------------------
     def open(self) -> None:
@@ -181,7 +222,10 @@ class Picamera2Source(Source):
 
     def _configure(self, cam: Any, libcamera: ModuleType) -> None:
         c = self.config
-        want = self.target_size or c.size or (640, 480)
+        target = self.target_size or c.size or (640, 480)
+        self._full = tuple(cam.camera_controls["ScalerCrop"][1])
+        roi = scaler_crop(c.crop, self._full) if c.crop is not None else self._full
+        crop, want = plan_stream(self.resize_mode, roi, target)
         size = even_size(want)
         fmt = c.stream_format()
         streams: dict[str, Any] = {"main": {"format": fmt, "size": size}, "lores": None}
@@ -201,9 +245,7 @@ class Picamera2Source(Source):
                 controls=controls, display=None, encode=None, queue=False,
                 sensor={"output_size": tuple(c.size)} if c.size else {})
             cam.configure(config)
-            if c.crop is not None:
-                _, full, _ = cam.camera_controls["ScalerCrop"]
-                cam.set_controls({"ScalerCrop": scaler_crop(c.crop, tuple(full))})
+            cam.set_controls(self._crop_controls(cam, crop))
         except (RuntimeError, ValueError, TypeError, KeyError) as exc:
             raise SourceError(self._config_error(cam, exc), transient=False) from None
         self._prepare(cam.camera_configuration(), want)
@@ -216,6 +258,20 @@ class Picamera2Source(Source):
         log.info("picamera2 camera %d: %s %s %dx%d stride %d, sensor mode %s", c.camera,
                  c.stream, s["format"], *s["size"], s["stride"],
                  (cam.camera_configuration().get("sensor") or {}).get("output_size"))
+
+    def _crop_controls(self, cam: Any, crop: tuple[int, int, int, int]) -> dict[str, Any]:
+        """The ISP crop, set explicitly (never left to defaults): a Pi 5 (PiSP) crops each
+        output on its own (``ScalerCrops``, one per stream); a Pi 4 (VC4) has one crop for
+        both outputs (``ScalerCrop``) and scales it to each output as it is, aspect or not."""
+        self._crop = crop
+        if "ScalerCrops" in cam.camera_controls:
+            return {"ScalerCrops": [crop, crop] if self.config.stream == "lores" else [crop]}
+        return {"ScalerCrop": crop}
+
+    def fov_transform(self) -> tuple[float, float, float, float] | None:
+        """Maps frame-normalized coordinates to the sensor's field of view (the ScalerCrop
+        maximum): (scale_x, scale_y, offset_x, offset_y); None before open."""
+        return fov_of(self._crop, self._full) if self._crop is not None else None
 
     def _config_error(self, cam: Any, exc: Exception) -> str:
         msg = f"picamera2 rejected the configuration of source (stream {self.config.stream}, " \
@@ -268,6 +324,7 @@ class Picamera2Source(Source):
             raise SourceError(f"picamera2: capture failed: {exc}", transient=True) from None
         try:
             metadata = request.get_metadata()
+            self._note_crop(metadata)
             with self._mapped_array(request, self.config.stream) as mapped:
                 blank = self._copy(mapped.array)
         except ValueError as exc:  # a buffer that cannot be shaped as configured
@@ -275,6 +332,14 @@ class Picamera2Source(Source):
         finally:
             request.release()
         return int(metadata.get("SensorTimestamp") or monotonic_ns()), blank
+
+    def _note_crop(self, metadata: dict[str, Any]) -> None:
+        """The crop the ISP really applied (libcamera aligns and clamps what was asked)."""
+        crops = metadata.get("ScalerCrops")
+        i = 1 if self.config.stream == "lores" else 0
+        crop = crops[i] if crops and len(crops) > i else metadata.get("ScalerCrop")
+        if crop is not None and len(crop) == 4:
+            self._crop = tuple(int(v) for v in crop)  # type: ignore[assignment]
 
     def _copy(self, array: np.ndarray) -> bool:
         """Copy/convert the mapped frame into the output buffer; True if its bytes are all

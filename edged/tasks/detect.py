@@ -1,19 +1,29 @@
 """Object detection: SSD (TFLite_Detection_PostProcess: boxes, classes, scores, count) and
-YOLO raw outputs (v5 [1, N, 5+C], v8/v11 [1, 4+C, N]). Boxes are published as normalized
+YOLO outputs (v5 [1, N, 5+C], v8/v11 [1, 4+C, N], Ultralytics segment exports' boxes, and
+Ultralytics exports with NMS built in [1, N, 6]). Boxes are published as normalized
 [xmin, ymin, xmax, ymax] of the original frame."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edged.errors import ModelError
 from edged.labels import Labels, align_labels
+from edged.metadata import UltralyticsMeta, ultralytics_metadata
 from edged.preprocess import Transform
 from edged.quant import dequantize
 from edged.runtime.model import TensorInfo
 from edged.tasks import DecoderContext, TaskSpec
 from edged.tasks.nms import nms
+from edged.tasks.pose import COCO_KEYPOINTS
+from edged.yolo import YoloLayout, yolo_layout
+
+log = logging.getLogger("edged.tasks.detect")
+PERSON_THRESHOLD = 0.25  # YOLO pose: Ultralytics' default confidence
 
 
 def _ssd_roles(outputs: list[TensorInfo]) -> dict[str, int] | None:
@@ -40,22 +50,8 @@ def _ssd_roles(outputs: list[TensorInfo]) -> dict[str, int] | None:
             "named": int(any(k in n for n in names for k in ("score", "class", ":1", ":2")))}
 
 
-def _yolo_layout(outputs: list[TensorInfo]) -> str | None:
-    if len(outputs) != 1 or len(outputs[0].shape) != 3 or outputs[0].shape[0] != 1:
-        return None
-    t = outputs[0]
-    _, a, b = t.shape
-    if t.dtype.kind == "i" and t.scale == 0:  # an integer class map is segmentation
-        return None
-    if a > b and b >= 6:
-        return "v5"  # [1, N, 5 + C]
-    if b > a and a >= 5:
-        return "v8"  # [1, 4 + C, N]
-    return None
-
-
 def matches(outputs: list[TensorInfo]) -> bool:
-    return _ssd_roles(outputs) is not None or _yolo_layout(outputs) is not None
+    return _ssd_roles(outputs) is not None or yolo_layout(outputs) is not None
 
 
 def split_ssd(outputs: list[np.ndarray], roles: dict[str, int],
@@ -80,21 +76,29 @@ def _whole(values: np.ndarray) -> bool:
     return bool(np.all(values == np.round(values)))
 
 
-def split_yolo(raw: np.ndarray, info: TensorInfo, layout: str,
+def _to_unit(x: np.ndarray, y: np.ndarray, coords: np.ndarray,
+             input_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    if coords.size and float(np.max(coords)) > 2.0:  # pixels of the input, not 0..1
+        return x / input_size[0], y / input_size[1]
+    return x, y
+
+
+def split_yolo(raw: np.ndarray, info: TensorInfo, layout: YoloLayout,
                input_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(boxes [n, 4] x0,y0,x1,y1 normalized to the model input, class [n], score [n])."""
     rows = dequantize(raw[0], info.scale, info.zero_point)
-    if layout == "v8":
-        rows = rows.T  # -> [N, 4 + C]
-        cls_scores = rows[:, 4:]
+    if layout.kind == "nms":  # [N, 6+]: x0, y0, x1, y1, score, class; already suppressed
+        xs, ys = _to_unit(rows[:, [0, 2]], rows[:, [1, 3]], rows[:, :4], input_size)
+        boxes = np.stack([xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]], axis=1)
+        return boxes, np.rint(rows[:, 5]).astype(np.int64), rows[:, 4]
+    if layout.kind == "v8":
+        rows = rows.T  # -> [N, 4 + C + extra]
+        cls_scores = rows[:, 4:4 + layout.classes]
     else:
-        cls_scores = rows[:, 5:] * rows[:, 4:5]  # class probability x objectness
+        cls_scores = rows[:, 5:5 + layout.classes] * rows[:, 4:5]  # class prob x objectness
     classes = cls_scores.argmax(axis=1)
     scores = cls_scores[np.arange(len(rows)), classes]
-    cx, cy, w, h = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
-    if rows.size and float(np.max(rows[:, :4])) > 2.0:  # pixels of the input, not 0..1
-        iw, ih = input_size
-        cx, w, cy, h = cx / iw, w / iw, cy / ih, h / ih
+    (cx, w), (cy, h) = _to_unit(rows[:, [0, 2]].T, rows[:, [1, 3]].T, rows[:, :4], input_size)
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
     return boxes, classes, scores
 
@@ -103,10 +107,10 @@ class DetectionDecoder:
     task = "detection"
 
     def __init__(self, infos: list[TensorInfo], labels: Labels | None, cfg: Any,
-                 input_size: tuple[int, int]) -> None:
+                 input_size: tuple[int, int], meta: UltralyticsMeta | None = None) -> None:
         self.infos, self.labels, self.input_size = infos, labels, input_size
         self.ssd = _ssd_roles(infos)
-        self.yolo = None if self.ssd else _yolo_layout(infos)
+        self.yolo = None if self.ssd else yolo_layout(infos, meta)
         self.threshold = 0.25 if cfg.threshold is None else cfg.threshold
         self.class_thresholds: dict[str, float] = dict(cfg.class_thresholds or {})
         self.allowed = {str(c) for c in cfg.classes} if cfg.classes else None
@@ -117,13 +121,14 @@ class DetectionDecoder:
         if self.ssd is not None:
             return split_ssd(outputs, self.ssd, self.infos)
         assert self.yolo is not None
-        return split_yolo(outputs[0], self.infos[0], self.yolo, self.input_size)
+        i = self.yolo.boxes
+        return split_yolo(outputs[i], self.infos[i], self.yolo, self.input_size)
 
     def decode(self, outputs: list[np.ndarray], transform: Transform) -> dict[str, Any]:
         boxes, classes, scores = self.candidates(outputs)
         keep = self._filter(boxes, classes, scores)
         boxes, classes, scores = boxes[keep], classes[keep], scores[keep]
-        if self.yolo is not None:  # SSD's post-processing op has already done NMS
+        if self.yolo is not None and self.yolo.kind != "nms":  # SSD's op has done NMS
             kept = nms(boxes, scores, classes, self.iou_threshold, self.max_detections)
             boxes, classes, scores = boxes[kept], classes[kept], scores[kept]
         else:
@@ -153,21 +158,72 @@ class DetectionDecoder:
                 "box": [round(float(v), 5) for v in (x0, y0, x1, y1)]}
 
 
-def _class_count(infos: list[TensorInfo]) -> int | None:
-    layout = _yolo_layout(infos)
-    if layout == "v5":
-        return infos[0].shape[2] - 5
-    if layout == "v8":
-        return infos[0].shape[1] - 4
-    return None
+def check_ultralytics(meta: UltralyticsMeta, ctx: DecoderContext) -> None:
+    """Refuse what edged cannot decode, by name; check the card against the model."""
+    where = f"model file {ctx.model_path}"
+    pose_ok = meta.task == "pose" and meta.kpt_shape in ((17, 3), (17, 2))
+    if meta.task in ("pose", "obb") and not pose_ok:
+        shape = f" with kpt_shape {list(meta.kpt_shape or ())}" if meta.task == "pose" else ""
+        raise ModelError(
+            f"{where}: an Ultralytics '{meta.task}' export{shape} (its packed {meta.member} "
+            f"says task: {meta.task}); edged decodes Ultralytics detect and segment exports as "
+            "detection (segment: boxes only), pose exports with the 17 COCO keypoints as pose "
+            f"(the best person) and classify exports as classification, but not this one")
+    if meta.task not in (None, "detect", "segment", "pose"):
+        raise ModelError(f"{where}: its packed {meta.member} says task: {meta.task}, but the "
+                         "outputs are decoded as detection; set model.task to match the model")
+    if meta.imgsz is not None and ctx.input_size != (0, 0) \
+            and meta.imgsz != (ctx.input_size[1], ctx.input_size[0]):
+        h, w = meta.imgsz
+        raise ModelError(f"{where}: its packed {meta.member} says imgsz {h}x{w} (height x "
+                         f"width), but the model input is {ctx.input_size[1]}x"
+                         f"{ctx.input_size[0]}; is the card from another export?")
 
 
-def build(ctx: DecoderContext) -> DetectionDecoder:
+class YoloPoseDecoder:
+    """Ultralytics pose export [1, 4 + 1 + 17 * k, N] (box, person score, keypoints as x, y
+    [, visibility]) published as edged's single-person pose: the best-scoring person."""
+
+    task = "pose"
+
+    def __init__(self, info: TensorInfo, kpt_dims: int, cfg: Any,
+                 input_size: tuple[int, int]) -> None:
+        self.info, self.kpt_dims, self.input_size = info, kpt_dims, input_size
+        self.min_score = cfg.threshold or 0.0  # per keypoint, as for MoveNet
+
+    def decode(self, outputs: list[np.ndarray], transform: Transform) -> dict[str, Any]:
+        rows = dequantize(outputs[0][0], self.info.scale, self.info.zero_point).T
+        if rows.size == 0 or float(rows[:, 4].max()) < PERSON_THRESHOLD:
+            return {"keypoints": [], "pose_score": 0.0}
+        best = rows[int(rows[:, 4].argmax())]
+        kp = best[5:5 + 17 * self.kpt_dims].reshape(17, self.kpt_dims)
+        scores = kp[:, 2] if self.kpt_dims == 3 else np.full(17, best[4], np.float32)
+        xs, ys = _to_unit(kp[:, 0], kp[:, 1], rows[:, :4], self.input_size)
+        points = [{"name": name, "x": round(float(x), 5), "y": round(float(y), 5),
+                   "score": round(float(sc), 5)}
+                  for name, x, y, sc in zip(COCO_KEYPOINTS, transform.x(xs), transform.y(ys),
+                                            scores, strict=True) if sc >= self.min_score]
+        score = float(np.mean([p["score"] for p in points])) if points else 0.0
+        return {"keypoints": points, "pose_score": round(score, 5)}
+
+
+def build(ctx: DecoderContext) -> DetectionDecoder | YoloPoseDecoder:
+    meta = ultralytics_metadata(Path(ctx.model_path))
+    if meta is not None:
+        check_ultralytics(meta, ctx)
+        if meta.task == "pose" and meta.kpt_shape is not None:
+            log.info("YOLO pose export: publishing the best person's keypoints")
+            return YoloPoseDecoder(ctx.outputs[0], meta.kpt_shape[1], ctx.model_config,
+                                   ctx.input_size)
+    layout = yolo_layout(ctx.outputs, meta)
+    if layout is not None and layout.extra and layout.kind == "v8":
+        log.info("YOLO segment export: publishing its boxes; masks are not decoded")
     labels = None
     if ctx.label_map is not None:
-        n = _class_count(ctx.outputs) or max(ctx.label_map) + 1
+        n = layout.classes if layout is not None and layout.kind != "nms" else 0
+        n = n or max(ctx.label_map) + 1
         labels = align_labels(ctx.label_map, n, ctx.label_source or "labels")
-    return DetectionDecoder(ctx.outputs, labels, ctx.model_config, ctx.input_size)
+    return DetectionDecoder(ctx.outputs, labels, ctx.model_config, ctx.input_size, meta)
 
 
 SPEC = TaskSpec(name="detection", matches=matches, build=build)

@@ -17,7 +17,14 @@ shapes and failure modes (read from github.com/raspberrypi/picamera2, written in
   ``cancel_all_and_flush()`` and then swallows a frame, as in the real library.
 - ``MappedArray(request, "main")`` maps the buffer: BGR888 -> (h, w, 3) in R,G,B order,
   RGB888 -> B,G,R, XBGR8888 -> R,G,B,255, YUV420 -> (h*3/2, stride).
-- metadata: SensorTimestamp (ns, CLOCK_MONOTONIC), ExposureTime, FrameDuration, ScalerCrop...
+- ISP crop (libcamera's Raspberry Pi pipeline handlers): on VC4 (Pi 4) one crop for both
+  outputs, by default the sensor image cut to the main stream's aspect, centred; a
+  ``ScalerCrop`` control is applied as given and scaled to each output (squeezing when the
+  aspects differ). On PiSP (Pi 5) each output has its own crop: ``rpi::ScalerCrops`` is
+  advertised, and at configure a stream with ``preserve_ar`` (picamera2's default for main)
+  is cut to its aspect while the others see the whole field of view.
+- metadata: SensorTimestamp (ns, CLOCK_MONOTONIC), ExposureTime, FrameDuration, ScalerCrop
+  (main's crop), and on PiSP ScalerCrops (one per stream)...
 
 Tests control the fake through ``picamera2.fake.WORLD`` (or, for a daemon subprocess, a JSON
 file named by ``$FAKE_PICAMERA2_STATE``; see ``picamera2.fake``).

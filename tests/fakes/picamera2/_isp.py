@@ -35,8 +35,6 @@ def render(scene: np.ndarray, crop: tuple[int, int, int, int], sensor: tuple[int
     box = (x * sw / sensor[0], y * sh / sensor[1], (x + w) * sw / sensor[0],
            (y + h) * sh / sensor[1])
     out_w, out_h = stream["size"]
-    if stream.get("preserve_ar"):
-        box = _crop_to_aspect(box, out_w / out_h)
     image = Image.fromarray(scene).resize((out_w, out_h), Image.BILINEAR, box=box)
     rgb = np.asarray(image)
     if transform.hflip:
@@ -46,17 +44,16 @@ def render(scene: np.ndarray, crop: tuple[int, int, int, int], sensor: tuple[int
     return np.ascontiguousarray(rgb)
 
 
-def _crop_to_aspect(box: tuple[float, float, float, float], ar: float
-                    ) -> tuple[float, float, float, float]:
-    x0, y0, x1, y1 = box
-    w, h = x1 - x0, y1 - y0
-    if w / h > ar:
-        nw = h * ar
-        x0 += (w - nw) / 2
-        return (x0, y0, x0 + nw, y1)
-    nh = w / ar
-    y0 += (h - nh) / 2
-    return (x0, y0, x1, y0 + nh)
+def aspect_crop(full: tuple[int, int, int, int], size: tuple[int, int]
+                ) -> tuple[int, int, int, int]:
+    """The largest centred rectangle of ``full`` with the aspect of ``size``."""
+    x, y, w, h = full
+    if w * size[1] > h * size[0]:
+        cw, ch = h * size[0] // size[1], h
+    else:
+        cw, ch = w, w * size[1] // size[0]
+    cw, ch = cw & ~1, ch & ~1
+    return x + (w - cw) // 2, y + (h - ch) // 2, cw, ch
 
 
 def pack(rgb: np.ndarray, stream: dict[str, Any], colour_space: Any) -> np.ndarray:

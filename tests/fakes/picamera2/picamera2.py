@@ -17,10 +17,14 @@ _SENSOR_FORMAT = "SRGGB10_CSI2P"
 _STREAM_KEYS = ("format", "size", "stride", "preserve_ar")
 
 
-def _controls_for(sensor: FakeSensor) -> dict[str, tuple[Any, Any, Any]]:
+def _controls_for(sensor: FakeSensor, platform: str) -> dict[str, tuple[Any, Any, Any]]:
     full = (0, 0, *sensor.resolution)
+    # a Pi 5 (PiSP) crops each output on its own: libcamera's rpi::ScalerCrops, one rectangle
+    # per stream, whose advertised values are the aspect-keeping crops (updated at configure)
+    per_stream = {"ScalerCrops": (full, full, None)} if platform == "pisp" else {}
     return {
         "ScalerCrop": ((0, 0, 64, 64), full, full),
+        **per_stream,
         "ExposureTime": (26, 112015443, 20000),
         "AnalogueGain": (1.112, 16.0, 1.0),
         "AeEnable": (False, True, True),
@@ -67,7 +71,8 @@ class Picamera2:
         self.sensor_format = _SENSOR_FORMAT
         self.camera_config: dict[str, Any] = {}
         self.controls: dict[str, Any] = {}
-        self._ctrl_info = _controls_for(self.camera)
+        self._ctrl_info = _controls_for(self.camera, w.platform)
+        self._crops: dict[str, tuple[int, int, int, int]] = {}
         self._generation = 0
         self._slots: list[dict[str, np.ndarray]] = []
         self._free: list[int] = []
@@ -226,9 +231,47 @@ class Picamera2:
                 s["framesize"] = _isp.frame_size(s["format"], s["size"][1], s["stride"])
         config["sensor"] = {"bit_depth": 10, "output_size": self._pick_mode(config)}
         self.camera_config = config
-        self.controls = {"ScalerCrop": self._ctrl_info["ScalerCrop"][2], **config["controls"]}
+        self._default_crops(config)
+        self.controls = {"ScalerCrop": self._crops["main"], **config["controls"]}
+        self._apply_crop_controls(config["controls"])
         self._allocate(config)
         world().last_config = config
+
+    def _default_crops(self, config: dict[str, Any]) -> None:
+        """The ISP crops libcamera (and picamera2) choose at configure, per platform.
+
+        VC4 has one crop for both outputs: the sensor image cut to the largest output's aspect,
+        centred. PiSP crops each output alone; picamera2 then sets rpi::ScalerCrops to the
+        aspect-keeping crop for streams with ``preserve_ar`` and to the whole field of view
+        (squeezed) for the others.
+        """
+        assert self.camera is not None
+        full = (0, 0, *self.camera.resolution)
+        streams = {n: config[n] for n in ("main", "lores") if config[n] is not None}
+        if world().platform == "vc4":
+            crop = _isp.aspect_crop(full, config["main"]["size"])  # main is the largest
+            self._crops = {n: crop for n in streams}
+        else:
+            self._crops = {n: _isp.aspect_crop(full, s["size"]) if s.get("preserve_ar") else full
+                           for n, s in streams.items()}
+            info = self._ctrl_info["ScalerCrops"]
+            crops = list(self._crops.values())
+            self._ctrl_info["ScalerCrops"] = (crops[0], crops[-1], info[2])
+
+    def _apply_crop_controls(self, controls: dict[str, Any]) -> None:
+        """ScalerCrop: one rectangle for every output, scaled to each output as it is (aspect
+        or not); ScalerCrops (PiSP): one rectangle per output, in stream order."""
+        if "ScalerCrop" in controls:
+            crop = tuple(int(v) for v in controls["ScalerCrop"])
+            self._crops = {n: crop for n in self._crops}  # type: ignore[misc]
+        if "ScalerCrops" in controls:
+            rects = [tuple(int(v) for v in r) for r in controls["ScalerCrops"]]
+            if not rects or any(len(r) != 4 for r in rects):
+                raise RuntimeError("ScalerCrops needs one (x, y, width, height) per stream")
+            for i, n in enumerate(self._crops):
+                self._crops[n] = rects[min(i, len(rects) - 1)]  # type: ignore[assignment]
+        if "main" in self._crops:
+            self.controls["ScalerCrop"] = self._crops["main"]
 
     def camera_configuration(self) -> dict[str, Any]:
         return self.camera_config
@@ -287,6 +330,7 @@ class Picamera2:
     def set_controls(self, controls: dict[str, Any]) -> None:
         self._check_controls(controls)
         self.controls.update(controls)
+        self._apply_crop_controls(controls)
         world().last_controls = dict(self.controls)
 
     def cancel_all_and_flush(self) -> None:
@@ -344,7 +388,7 @@ class Picamera2:
     def _rendered(self, w: World, name: str) -> np.ndarray:
         assert self.camera is not None
         cfg = self.camera_config
-        stream, crop = cfg[name], tuple(self.controls["ScalerCrop"])
+        stream, crop = cfg[name], self._crops[name]
         key = (name, w.scene_version, crop, stream["format"], stream["size"], stream["stride"])
         if key not in self._cache:
             rgb = _isp.render(w.scene, crop, self.camera.resolution, cfg["transform"], stream)
@@ -355,7 +399,9 @@ class Picamera2:
         duration = int(w.frame_interval_s * 1e6) or 33333
         return {"SensorTimestamp": time.monotonic_ns() - 1_000_000, "ExposureTime": 20000,
                 "AnalogueGain": 1.0, "DigitalGain": 1.0, "FrameDuration": duration,
-                "ScalerCrop": tuple(self.controls["ScalerCrop"]), "Lux": 400.0,
+                "ScalerCrop": self._crops["main"], "Lux": 400.0,
+                **({"ScalerCrops": list(self._crops.values())}
+                   if "ScalerCrops" in self._ctrl_info else {}),
                 "ColourTemperature": 4500, "SensorTemperature": 40.0}
 
     def _return_buffers(self, request: CompletedRequest) -> None:
