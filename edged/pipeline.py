@@ -25,6 +25,7 @@ from edged.runtime.model import ModelRunner
 from edged.sources.base import BackoffConfig, Source
 from edged.stats import Stats
 from edged.tasks import Decoder
+from edged.threadname import set_os_thread_name
 
 log = logging.getLogger("edged.pipeline")
 
@@ -146,6 +147,7 @@ class Pipeline:
 
     def _guard(self, loop: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
+            set_os_thread_name(threading.current_thread().name)
             try:
                 loop()
             except Exception as exc:  # a bug, not a fault we model: stop, loudly
