@@ -3,8 +3,8 @@
 The placement (crop, bars) and the filter are chosen once per (frame size, model size, mode);
 per frame the work is one ``cv2.resize`` into the buffer that already exists. The default
 filter, ``area``, averages every source pixel when shrinking (antialiased, like the resizes
-models are trained and evaluated with); ``bilinear`` samples 2 pixels per axis and aliases
-when shrinking more than 2x; ``nearest`` takes one.
+models are trained and evaluated with) and is bilinear when enlarging; ``bilinear`` samples
+2 pixels per axis and aliases when shrinking more than 2x; ``nearest`` takes one.
 """
 
 from __future__ import annotations
@@ -85,14 +85,6 @@ def transform_for(p: Placement, src: tuple[int, int], dst: tuple[int, int]) -> T
     )
 
 
-def _halvings(region: int, dst: int) -> int:
-    """How many times an axis can be halved and still be at least ``dst`` long."""
-    n = 0
-    while region >> (n + 1) >= dst:
-        n += 1
-    return n
-
-
 class _Stage:
     """One cv2.resize from a fixed source region into a fixed size."""
 
@@ -106,14 +98,10 @@ class _Stage:
             np.copyto(dst, written)  # OpenCV could not write in place (an odd layout)
 
 
-def _crop(x0: float, length: float, n: int, multiple: int) -> slice:
-    """Whole source pixels ``x0 .. x0 + length`` trimmed (evenly) to a multiple of
-    ``multiple``: at most multiple - 1 source pixels, which is under one model pixel."""
+def _crop(x0: float, length: float, n: int) -> slice:
+    """Whole source pixels ``x0 .. x0 + length``, inside ``0 .. n``."""
     start = min(max(0, round(x0)), n - 1)
-    stop = min(n, start + max(1, round(length)))
-    extra = (stop - start) % multiple
-    start += extra // 2
-    return slice(start, stop - (extra - extra // 2))
+    return slice(start, min(n, start + max(1, round(length))))
 
 
 class Resizer:
@@ -140,34 +128,18 @@ class Resizer:
         self.placement = p
         self.transform = transform_for(p, src, dst)
         self.identity = src == dst
-        # The source region in whole pixels; the transform stays the placement's, the rounding
-        # and trimming move the picture by less than one model pixel. ``area`` halves each axis
-        # by 2-pixel averages while it is at least twice the output (OpenCV's SIMD INTER_AREA
-        # fast path; its generic INTER_AREA is ~10x slower), then samples the remaining factor
-        # (< 2, where bilinear does not alias) bilinearly: a box prefilter of 2^n pixels,
-        # the split Pillow's ``reducing_gap`` makes.
+        # The source region in whole pixels (the transform stays the placement's: rounding
+        # moves the picture by at most half a source pixel). ``area`` is OpenCV's INTER_AREA
+        # when shrinking: every source pixel weighted by its overlap with the output pixel.
+        # Cheaper approximations (2x2 halvings, then bilinear) were measured and rejected:
+        # they move small models' scores by up to 0.19 (benchmarks/README.md).
         sw, sh = src
         dsize = (p.dst_w, p.dst_h)
-        rows, cols = _crop(p.src_y0, p.src_h, sh, 1), _crop(p.src_x0, p.src_w, sw, 1)
-        nx = ny = 0
-        if interpolation == "area":
-            nx = _halvings(cols.stop - cols.start, dsize[0])
-            ny = _halvings(rows.stop - rows.start, dsize[1])
-            rows = _crop(p.src_y0, p.src_h, sh, 1 << ny)
-            cols = _crop(p.src_x0, p.src_w, sw, 1 << nx)
-        size = (cols.stop - cols.start, rows.stop - rows.start)
-        self._stages: list[tuple[_Stage, np.ndarray | None]] = []
-        while nx or ny:  # each halving into its own preallocated buffer
-            size = (size[0] >> (nx > 0), size[1] >> (ny > 0))
-            self._stages.append((_Stage(rows, cols, size, cv2.INTER_LINEAR),
-                                 np.empty((size[1], size[0], 3), np.uint8)))
-            rows = cols = slice(None)
-            nx, ny = max(0, nx - 1), max(0, ny - 1)
-        if size != dsize or not self._stages:
-            flag = cv2.INTER_NEAREST_EXACT if interpolation == "nearest" else cv2.INTER_LINEAR
-            self._stages.append((_Stage(rows, cols, dsize, flag), None))
-        else:  # the last halving lands on the output size
-            self._stages[-1] = (self._stages[-1][0], None)
+        rows, cols = _crop(p.src_y0, p.src_h, sh), _crop(p.src_x0, p.src_w, sw)
+        shrinks = cols.stop - cols.start >= dsize[0] and rows.stop - rows.start >= dsize[1]
+        flag = {"nearest": cv2.INTER_NEAREST_EXACT, "bilinear": cv2.INTER_LINEAR}.get(
+            interpolation, cv2.INTER_AREA if shrinks else cv2.INTER_LINEAR)
+        self._stage = _Stage(rows, cols, dsize, flag)
 
     def content(self, out: np.ndarray) -> np.ndarray:
         p = self.placement
@@ -187,11 +159,7 @@ class Resizer:
             return
         if self.mode == "letterbox":
             self._fill_bars(out)
-        dst = self.content(out)
-        for stage, buffer in self._stages:
-            target = dst if buffer is None else buffer
-            stage(image, target)
-            image = target
+        self._stage(image, self.content(out))
 
 
 class ResizerCache:
