@@ -64,7 +64,7 @@ class ModelConfig(StrictModel):
     max_detections: int = Field(25, ge=1, le=1000)
     iou_threshold: float = Field(0.45, ge=0.0, le=1.0, description="YOLO non-max suppression")
     resize: Literal["stretch", "letterbox", "center-crop"] = "stretch"
-    interpolation: Literal["nearest", "bilinear"] = "bilinear"
+    interpolation: Literal["area", "bilinear", "nearest"] = Field("area", description="area: antialiased (OpenCV INTER_AREA) when shrinking, bilinear when enlarging; bilinear; nearest")  # noqa: E501
     normalize: NormalizeConfig | None = Field(
         None, description="real input = (pixel - mean) / std; default: what the model's "
                           "input quantization implies")

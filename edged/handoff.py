@@ -39,15 +39,32 @@ class Handoff(Generic[T]):
 
     def put(self, slot: T) -> None:
         with self._cond:
-            if len(self._pending) >= self.capacity:
-                self._free.append(self._pending.popleft())
-                self.dropped += 1
-            self._pending.append(slot)
-            self._cond.notify()
+            self._put(slot)
 
-    def get(self, timeout: float | None = None) -> T | None:
-        """The oldest pending slot, or None on timeout; raises Closed once closed and empty."""
+    def _put(self, slot: T) -> None:
+        if len(self._pending) >= self.capacity:
+            self._free.append(self._pending.popleft())
+            self.dropped += 1
+        self._pending.append(slot)
+        self._cond.notify()
+
+    def swap(self, filled: T) -> T:
+        """put(filled) and acquire() under one lock: the producer's per-item round trip.
+
+        A free slot always exists after the put (the consumer holds at most one, pending at
+        most ``capacity``), so this never steals a pending one."""
         with self._cond:
+            self._put(filled)
+            return self._free.popleft()
+
+    def get(self, timeout: float | None = None, release: T | None = None) -> T | None:
+        """The oldest pending slot, or None on timeout; raises Closed once closed and empty.
+
+        ``release``: a slot the consumer is done with, given back in the same lock round trip.
+        """
+        with self._cond:
+            if release is not None:
+                self._free.append(release)
             if not self._pending and not self._closed:
                 self._cond.wait(timeout)
             if self._pending:

@@ -26,8 +26,12 @@ from edged.runtime.model import ModelRunner
 from edged.sources.base import BackoffConfig, Source
 from edged.stats import Stats
 from edged.tasks import Decoder
+from edged.threadname import set_os_thread_name
 
 log = logging.getLogger("edged.pipeline")
+
+IDENTITY = Transform()
+SERVICE_EVERY_S = 0.02  # publish thread: socket housekeeping at most this often when busy
 
 
 @dataclass
@@ -124,6 +128,7 @@ class Pipeline:
                         np.zeros((h, w, 3), np.uint8) if keep_images else None)
              for _ in range(4)], capacity=2)
         self._stop = threading.Event()
+        self._capture_slot: FrameSlot | None = None  # held by the capture thread
         self.invoking_since: float | None = None  # monotonic start of the invoke under way
         self._invoke_s = 0.0  # moving averages that pace pulled sources
         self._preprocess_s = 0.0
@@ -149,6 +154,7 @@ class Pipeline:
 
     def _guard(self, loop: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
+            set_os_thread_name(threading.current_thread().name)
             try:
                 loop()
             except Exception as exc:  # a bug, not a fault we model: stop, loudly
@@ -170,7 +176,8 @@ class Pipeline:
         self.health.set("degraded", f"source: {exc}")
 
     def _read(self) -> Frame | None:
-        frame = self.source.read()
+        # a source that can write a model-sized frame straight into the slot does (no copy)
+        frame = self.source.read_into(self._held().image)
         if frame is not None:
             img = frame.image
             if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8 or img.size == 0:
@@ -227,6 +234,12 @@ class Pipeline:
         finally:
             self.frames.close()
 
+    def _held(self) -> FrameSlot:
+        """The frame slot the capture thread fills next (it always holds one)."""
+        if self._capture_slot is None:
+            self._capture_slot = self.frames.acquire()
+        return self._capture_slot
+
     def _pace_pulled_source(self) -> bool:
         """For a pulled source: make the next frame just in time for the next invoke.
 
@@ -237,48 +250,57 @@ class Pipeline:
         if not self.frames.wait_taken(0.5):
             return False
         lead = 0.8 * self._invoke_s - self._preprocess_s  # 20% slack: never late
-        if lead > 0:
+        if lead > 0.05:
             self._stop.wait(lead)
+        elif lead > 0:
+            time.sleep(lead)  # short: a plain sleep, not an Event's lock round trips
         return True
 
     def _preprocess(self, frame: Frame) -> None:
         t0 = time.perf_counter()
-        slot = self.frames.acquire()
-        resizer = self.resizers.get(frame.size)
-        resizer(frame.image, slot.image)
+        slot = self._held()
+        if frame.image is slot.image:  # written in place by the source, at the model's size
+            slot.transform = IDENTITY
+        else:
+            resizer = self.resizers.get(frame.size)
+            resizer(frame.image, slot.image)
+            slot.transform = resizer.transform
         slot.frame_seq = next(self._frame_seq)
         slot.capture_ns = frame.capture_ns
         slot.frame_size = frame.size
-        slot.transform = with_fov(resizer.transform, self.source.fov_transform())
+        fov = self.source.fov_transform()  # the ISP's crop, when the camera did the resize
+        if fov is not None:
+            slot.transform = with_fov(slot.transform, fov)
         elapsed = time.perf_counter() - t0
         slot.preprocess_ms = elapsed * 1e3
         self._preprocess_s += (elapsed - self._preprocess_s) * 0.1  # moving average
         self.stats.captured += 1
-        self.frames.put(slot)
+        self._capture_slot = self.frames.swap(slot)  # hand over + next slot: one lock
         self.stats.dropped_capture = self.frames.dropped
 
     # --- inference -------------------------------------------------------------------------
 
     def _inference_loop(self) -> None:
+        """Per frame: one lock round trip per handoff (get-and-release, put-and-acquire)."""
         runner, frames, results = self.runner, self.frames, self.results
         errors = InferenceErrors(self.health)
+        slot: FrameSlot | None = None
+        out = results.acquire()
         try:
             while True:
                 try:
-                    slot = frames.get(timeout=0.5)
+                    slot = frames.get(timeout=0.5, release=slot)
                 except Closed:
                     return
                 if slot is None:
                     continue
                 t0 = time.perf_counter()
                 runner.set_input(slot.image)
-                out = results.acquire()
                 out.frame_seq, out.capture_ns = slot.frame_seq, slot.capture_ns
                 out.frame_size, out.transform = slot.frame_size, slot.transform
-                out.preprocess_ms = slot.preprocess_ms  # read before the slot goes back
+                out.preprocess_ms = slot.preprocess_ms
                 if out.image is not None:
                     np.copyto(out.image, slot.image)
-                frames.release(slot)
                 t1 = time.perf_counter()
                 self.invoking_since = time.monotonic()
                 try:
@@ -286,9 +308,8 @@ class Pipeline:
                 except (RuntimeError, ValueError, EdgedError) as exc:
                     self.invoking_since = None
                     self.stats.inference_errors += 1
-                    results.release(out)
                     errors.failed(exc)
-                    continue
+                    continue  # ``out`` is reused for the next frame
                 t2 = time.perf_counter()
                 self.invoking_since = None
                 errors.succeeded()
@@ -298,7 +319,7 @@ class Pipeline:
                 self._invoke_s += ((t2 - t1) - self._invoke_s) * 0.1  # moving average
                 self.stats.inferred += 1
                 self.stats.record_inference(out.inference_ms)
-                results.put(out)
+                out = results.swap(out)
                 self.stats.dropped_backlog = results.dropped
         finally:
             results.close()
@@ -306,17 +327,21 @@ class Pipeline:
     # --- publish ---------------------------------------------------------------------------
 
     def _publish_loop(self) -> None:
+        """Decode, serialize, send. Socket housekeeping (subscriptions, status) runs when idle
+        and at least every SERVICE_EVERY_S while busy, not once per frame."""
         results, decoder = self.results, self.decoder
+        item: ResultSlot | None = None
+        serviced = 0.0
         while True:
-            self.on_idle()
+            now = time.monotonic()
+            if item is None or now - serviced >= SERVICE_EVERY_S:
+                self.on_idle()
+                serviced = now
             try:
-                item = results.get(timeout=0.05)
+                item = results.get(timeout=0.05, release=item)
             except Closed:
                 return
             if item is None:
                 continue
             t0 = time.perf_counter()
-            try:
-                self.emit(item, decoder.decode(item.outputs, item.transform), t0)
-            finally:
-                results.release(item)
+            self.emit(item, decoder.decode(item.outputs, item.transform), t0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -24,7 +25,7 @@ def white_extent(out: np.ndarray) -> tuple[float, float, float, float]:
 
 
 @pytest.mark.parametrize("mode", ["stretch", "letterbox", "center-crop"])
-@pytest.mark.parametrize("interp", ["nearest", "bilinear"])
+@pytest.mark.parametrize("interp", ["nearest", "bilinear", "area"])
 def test_transform_maps_model_coordinates_back_to_the_frame(mode: str, interp: str) -> None:
     src, dst = (640, 480), (160, 160)
     box = (320, 160, 480, 320)  # x 0.5..0.75, y 0.333..0.667 of the frame
@@ -100,3 +101,137 @@ def test_pixel_lut_float_with_explicit_normalization() -> None:
 def test_unquantized_uint8_input_takes_raw_pixels() -> None:
     mean, std = default_normalization(np.dtype(np.uint8), 0.0, 0)
     assert pixel_lut(np.dtype(np.uint8), 0.0, 0, mean, std) is None
+
+
+# --- the OpenCV resize against independent references --------------------------------------
+
+def photo(w: int, h: int, seed: int = 0) -> np.ndarray:
+    """A smooth random field plus fine detail: enough structure for the filters to differ."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (h // 16 + 2, w // 16 + 2, 3)).astype(np.float64)
+    yi, xi = np.arange(h)[:, None] / 16, np.arange(w)[None, :] / 16
+    y0, x0 = yi.astype(int), xi.astype(int)
+    fy, fx = (yi - y0)[..., None], (xi - x0)[..., None]
+    smooth = (coarse[y0, x0] * (1 - fy) * (1 - fx) + coarse[y0 + 1, x0] * fy * (1 - fx)
+              + coarse[y0, x0 + 1] * (1 - fy) * fx + coarse[y0 + 1, x0 + 1] * fy * fx)
+    return np.clip(smooth + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def run(src_img: np.ndarray, dst: tuple[int, int], mode: str = "stretch",
+        interp: str = "area", pad: int = 0) -> np.ndarray:
+    h, w = src_img.shape[:2]
+    out = np.full((dst[1], dst[0], 3), 7, np.uint8)
+    Resizer((w, h), dst, mode, interp, pad_value=pad)(src_img, out)  # type: ignore[arg-type]
+    return out
+
+
+def test_area_is_exact_block_means_at_integer_power_of_two_factors() -> None:
+    img = photo(640, 480)
+    for k in (2, 4):
+        out = run(img, (640 // k, 480 // k))
+        ref = img.reshape(480 // k, k, 640 // k, k, 3).astype(np.float64).mean(axis=(1, 3))
+        assert np.abs(out - ref).max() <= 1.0
+
+
+def area_weights(n_dst: int, n_src: int) -> np.ndarray:
+    """[n_dst, n_src]: the overlap of each output pixel's footprint with each source pixel."""
+    scale = n_src / n_dst
+    w = np.zeros((n_dst, n_src))
+    for i in range(n_dst):
+        lo, hi = i * scale, (i + 1) * scale
+        for k in range(int(lo), min(n_src, int(np.ceil(hi)))):
+            w[i, k] = min(hi, k + 1) - max(lo, k)
+    return w / scale
+
+
+@pytest.mark.parametrize(("src", "dst"), [((64, 48), (22, 22)), ((100, 75), (37, 29)),
+                                          ((51, 40), (50, 13))])
+def test_area_is_the_exact_overlap_weighted_average(src: tuple[int, int],
+                                                     dst: tuple[int, int]) -> None:
+    img = photo(*src, seed=src[0])
+    wy, wx = area_weights(dst[1], src[1]), area_weights(dst[0], src[0])
+    ref = np.einsum("yh,hwc,xw->yxc", wy, img.astype(np.float64), wx)
+    assert np.abs(run(img, dst) - ref).max() <= 1.0
+
+
+def test_area_removes_what_two_tap_sampling_aliases() -> None:
+    """Stripes white, black, black shrunk 3x: the true average is 85 everywhere; 2-tap
+    bilinear lands on the black middle pixel every time and reports black."""
+    img = np.zeros((480, 639, 3), np.uint8)
+    img[:, ::3] = 255
+    area = run(img, (213, 160)).astype(np.int32)
+    bilinear = run(img, (213, 160), interp="bilinear").astype(np.int32)
+    assert np.abs(area - 85).max() <= 1
+    assert bilinear.max() <= 10
+
+
+def test_area_enlarging_is_bilinear() -> None:
+    img = photo(100, 80)
+    out = run(img, (300, 240))
+    ref = cv2.resize(img, (300, 240), interpolation=cv2.INTER_LINEAR)
+    assert np.array_equal(out, ref)
+
+
+def test_bilinear_matches_a_numpy_reference_with_pixel_centres() -> None:
+    img = photo(640, 480)
+    out = run(img, (224, 224), interp="bilinear").astype(np.float64)
+
+    def axis(n_dst: int, n_src: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        c = np.clip((np.arange(n_dst) + 0.5) * n_src / n_dst - 0.5, 0, n_src - 1)
+        i0 = np.floor(c).astype(int)
+        return i0, np.minimum(i0 + 1, n_src - 1), c - i0
+
+    y0, y1, wy = axis(224, 480)
+    x0, x1, wx = axis(224, 640)
+    f = img.astype(np.float64)
+    wy, wx = wy[:, None, None], wx[None, :, None]
+    ref = ((f[y0][:, x0] * (1 - wx) + f[y0][:, x1] * wx) * (1 - wy)
+           + (f[y1][:, x0] * (1 - wx) + f[y1][:, x1] * wx) * wy)
+    assert np.abs(out - ref).max() <= 1.0
+
+
+def test_nearest_takes_the_pixel_under_each_output_centre() -> None:
+    """The source pixel containing the output pixel's centre; a centre exactly on a pixel
+    border may take either neighbour (OpenCV's fixed point takes the left one)."""
+    img = photo(640, 480)
+    out = run(img, (224, 160), interp="nearest")
+    cy, cx = (np.arange(160) + 0.5) * 480 / 160, (np.arange(224) + 0.5) * 640 / 224
+    ok = np.zeros((160, 224), bool)
+    for ys in (np.floor(cy).astype(int), np.ceil(cy).astype(int) - 1):
+        for xs in (np.floor(cx).astype(int), np.ceil(cx).astype(int) - 1):
+            ok |= (out == img[ys][:, xs]).all(axis=-1)
+    assert ok.all()
+
+
+@pytest.mark.parametrize("interp", ["area", "bilinear", "nearest"])
+def test_letterbox_content_and_pad_value(interp: str) -> None:
+    img = photo(640, 480)
+    out = run(img, (224, 224), "letterbox", interp, pad=114)
+    assert (out[:28] == 114).all() and (out[196:] == 114).all()
+    flag = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR,
+            "nearest": cv2.INTER_NEAREST_EXACT}[interp]
+    ref = cv2.resize(img, (224, 168), interpolation=flag).astype(np.int32)
+    diff = np.abs(out[28:196] - ref)
+    assert diff.max() == 0
+
+
+@pytest.mark.parametrize("interp", ["area", "bilinear", "nearest"])
+def test_center_crop_content(interp: str) -> None:
+    img = photo(640, 480)
+    out = run(img, (224, 224), "center-crop", interp)
+    flag = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR,
+            "nearest": cv2.INTER_NEAREST_EXACT}[interp]
+    ref = cv2.resize(np.ascontiguousarray(img[:, 80:560]), (224, 224),
+                     interpolation=flag).astype(np.int32)
+    diff = np.abs(out - ref)
+    assert diff.max() == 0
+
+
+def test_resize_writes_into_the_callers_buffer_without_allocating_it() -> None:
+    img = photo(640, 480)
+    out = np.zeros((224, 224, 3), np.uint8)
+    r = Resizer((640, 480), (224, 224), "letterbox", "area", pad_value=114)
+    before = out.__array_interface__["data"][0]
+    r(img, out)
+    assert out.__array_interface__["data"][0] == before
+    assert out[100, 100].any() and (out[0] == 114).all()

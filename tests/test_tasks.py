@@ -300,3 +300,106 @@ def test_yolo_uint8_output_dequantizes() -> None:
     [d] = dec.decode([q], Transform())["detections"]
     assert d["index"] == 1
     assert d["box"] == pytest.approx([0.4, 0.4, 0.6, 0.6], abs=0.01)
+
+
+# --- the per-frame cost work: raw-score thresholding, matrix NMS, uint8 class maps ---------
+
+def test_raw_threshold_is_the_first_raw_value_reaching_the_threshold() -> None:
+    from edged.quant import dequantize
+    from edged.tasks.detect import raw_threshold
+
+    for dtype, scale, zp in ((np.int8, 0.0187, -14), (np.uint8, 1 / 256, 0), (np.int8, 0.01, 5)):
+        for thr in (0.0, 0.25, 0.5, 0.999):
+            q = raw_threshold(np.dtype(dtype).str, scale, zp, thr)
+            ii = np.iinfo(dtype)
+            values = dequantize(np.arange(ii.min, ii.max + 1).astype(dtype), scale, zp)
+            expected = [v for v, r in zip(range(ii.min, ii.max + 1), values, strict=True)
+                        if r >= thr]
+            assert q == (expected[0] if expected else None), (dtype, scale, zp, thr)
+    assert raw_threshold(np.dtype(np.float32).str, 0.0, 0, 0.3) == 0.3
+
+
+def reference_yolo_v8(q: np.ndarray, scale: float, zp: int, thr: float) -> set[tuple]:
+    """Everything dequantized first, the straightforward way."""
+    real = (q[0].astype(np.float64) - zp) * scale
+    cls = real[4:]
+    best, arg = cls.max(axis=0), cls.argmax(axis=0)
+    return {(int(j), int(arg[j]), round(float(best[j]), 4))
+            for j in np.flatnonzero(best >= thr - 1e-7)}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_yolo_raw_thresholding_finds_exactly_the_anchors_a_full_dequantize_finds(
+        seed: int) -> None:
+    from edged.tasks.detect import split_yolo
+    from edged.yolo import YoloLayout
+
+    rng = np.random.default_rng(seed)
+    scale, zp, thr = 0.0187, -128, 0.25
+    q = rng.integers(-128, -112, (1, 84, 8400)).astype(np.int8)  # background under 0.3
+    q[0, :4] = rng.integers(-100, 127, (4, 8400))
+    for j in rng.integers(0, 8400, 40):  # objects, some right at the threshold
+        q[0, 4 + rng.integers(0, 80), j] = rng.integers(-115, 127)
+    info = TensorInfo(0, "out", (1, 84, 8400), np.dtype(np.int8), scale, zp)
+    boxes, classes, scores = split_yolo(q, info, YoloLayout("v8", classes=80), (640, 640), thr)
+    want = reference_yolo_v8(q, scale, zp, thr)
+    assert len(want) >= 20 and len(boxes) == len(want)
+    got = sorted((int(c), round(float(s), 4)) for c, s in zip(classes, scores, strict=True))
+    assert got == sorted((c, s) for _, c, s in want)
+
+
+def test_yolo_v5_raw_prefilter_keeps_every_anchor_over_the_threshold() -> None:
+    from edged.tasks.detect import split_yolo
+    from edged.yolo import YoloLayout
+
+    rng = np.random.default_rng(3)
+    scale, zp = 1 / 255, -128
+    q = rng.integers(-128, 127, (1, 2000, 5 + 3)).astype(np.int8)
+    info = TensorInfo(0, "out", q.shape, np.dtype(np.int8), scale, zp)
+    _, classes, scores = split_yolo(q, info, YoloLayout("v5", classes=3), (320, 320), 0.5)
+    real = (q[0].astype(np.float32) - np.float32(zp)) * np.float32(scale)
+    s = real[:, 5:] * real[:, 4:5]
+    best = s.max(axis=1)
+    assert sorted(scores[scores >= 0.5].tolist()) == pytest.approx(sorted(best[best >= 0.5]))
+
+
+@pytest.mark.parametrize("n", [1, 30, 400, 700])
+def test_matrix_nms_agrees_with_the_one_by_one_loop(n: int) -> None:
+    from edged.tasks import nms as nms_module
+
+    rng = np.random.default_rng(n)
+    xy = rng.uniform(0, 0.8, (n, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(0.02, 0.2, (n, 2))], axis=1)
+    scores = rng.uniform(0, 1, n).round(2)  # ties too
+    classes = rng.integers(0, 3, n)
+    fast = nms(boxes, scores, classes, 0.45, 50)
+    saved = nms_module.MATRIX_MAX
+    nms_module.MATRIX_MAX = -1  # force the loop
+    try:
+        slow = nms(boxes, scores, classes, 0.45, 50)
+    finally:
+        nms_module.MATRIX_MAX = saved
+    assert fast.tolist() == slow.tolist()
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8])
+def test_segmentation_summary_matches_per_class_masks(dtype: type) -> None:
+    from edged.tasks.segment import SegmentationDecoder
+
+    h, w = 97, 131
+    m = np.zeros((1, h, w), dtype)
+    m[0, 10:40, 20:90] = 3
+    m[0, 50:96, 5:7] = 20
+    if np.dtype(dtype).kind == "i":
+        m[0, 0, 0] = -1  # negative indices count as background, as before
+    info = TensorInfo(0, "seg", (1, h, w), np.dtype(dtype), 0.0, 0)
+    dec = SegmentationDecoder(info, None, 21, 0.0, want_mask=True)
+    for _ in range(2):  # the uint8 buffer is reused across frames
+        fields = dec.decode([m], Transform())
+    got = {c["index"]: c for c in fields["segmentation"]["classes"]}
+    assert set(got) == {0, 3, 20}
+    assert got[3]["fraction"] == pytest.approx(30 * 70 / (h * w), abs=1e-5)
+    assert got[3]["box"] == pytest.approx([20 / w, 10 / h, 90 / w, 40 / h], abs=1e-5)
+    assert got[20]["box"] == pytest.approx([5 / w, 50 / h, 7 / w, 96 / h], abs=1e-5)
+    mask = np.asarray(Image.open(io.BytesIO(fields["_mask"])))
+    assert mask[0, 0] == 0 and mask[20, 30] == 3 and mask[60, 6] == 20

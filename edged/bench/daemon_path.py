@@ -18,10 +18,11 @@ import yaml
 from edged.errors import EdgedError
 
 
-def rss_mb(pid: int) -> float | None:
+def rss_mb(pid: int, key: str = "VmRSS") -> float | None:
+    """VmRSS (or RssAnon, RssFile: file-backed pages, e.g. shared library code) in MB."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         return None
@@ -29,7 +30,7 @@ def rss_mb(pid: int) -> float | None:
 
 
 def daemon_path(model: Path, threads: int, runtime: str, seconds: float,
-                warmup: float = 2.0, interpolation: str = "bilinear",
+                warmup: float = 2.0, interpolation: str = "area",
                 fps: float = 0.0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="edged-bench-") as tmp:
         endpoint = f"ipc://{tmp}/p.sock"
@@ -44,13 +45,16 @@ def daemon_path(model: Path, threads: int, runtime: str, seconds: float,
         cfg_path.write_text(yaml.safe_dump(config))
         counter = subprocess.Popen(
             [sys.executable, "-m", "edged.bench.counter", endpoint, str(seconds), str(warmup)],
-            stdout=subprocess.PIPE, text=True)
-        assert counter.stdout is not None
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert counter.stdout is not None and counter.stdin is not None
         counter.stdout.readline()  # "ready": subscribed before the daemon starts
         start_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
         daemon = subprocess.Popen([sys.executable, "-m", "edged", "run", "--config",
                                    str(cfg_path)], env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        counter.stdin.write(f"{daemon.pid}\n")  # its per-thread CPU is read from /proc
+        counter.stdin.flush()
         samples: list[tuple[float, float]] = []
+        split: list[tuple[float | None, float | None]] = []
         stop = threading.Event()
 
         def sample_rss() -> None:
@@ -59,11 +63,12 @@ def daemon_path(model: Path, threads: int, runtime: str, seconds: float,
                 value = rss_mb(daemon.pid)
                 if value is not None:
                     samples.append((time.monotonic() - t0, value))
+                    split.append((rss_mb(daemon.pid, "RssAnon"), rss_mb(daemon.pid, "RssFile")))
 
         sampler = threading.Thread(target=sample_rss, daemon=True)
         sampler.start()
         try:
-            out, _ = counter.communicate(timeout=seconds + warmup + 120)
+            out, _ = counter.communicate(timeout=seconds + warmup + 120)  # closes stdin
         finally:
             stop.set()
             daemon.terminate()
@@ -77,7 +82,9 @@ def daemon_path(model: Path, threads: int, runtime: str, seconds: float,
     steady = [v for t, v in samples if t >= (result["startup_s"] or 0) + warmup]
     result["rss_mb"] = {"steady_start": steady[0] if steady else None,
                         "end": steady[-1] if steady else None,
-                        "growth": (steady[-1] - steady[0]) if steady else None}
+                        "growth": (steady[-1] - steady[0]) if steady else None,
+                        "end_anon": split[-1][0] if split else None,
+                        "end_file": split[-1][1] if split else None}
     status = result.pop("status")
     result["dropped"] = status.get("dropped", {})
     result["daemon_frames"] = status.get("frames", {})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edged.frames import Frame
@@ -72,6 +73,12 @@ class Source(abc.ABC):
 
     @abc.abstractmethod
     def read(self) -> Frame | None: ...
+
+    def read_into(self, out: np.ndarray) -> Frame | None:
+        """Like ``read``; a source that can produce a frame of exactly ``out``'s shape (the
+        model input, HxWx3 uint8) may write it into ``out`` and return a Frame whose image
+        is ``out``: the pipeline then neither copies nor resizes it."""
+        return self.read()
 
     @abc.abstractmethod
     def close(self) -> None: ...

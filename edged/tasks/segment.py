@@ -37,20 +37,16 @@ def summarize(classes: np.ndarray, n_classes: int, transform: Transform,
               labels: Labels | None, min_fraction: float = 0.0) -> list[dict[str, Any]]:
     """Per present class: pixel fraction and [xmin, ymin, xmax, ymax] in the original frame."""
     h, w = classes.shape
-    flat = classes.reshape(-1)
-    counts = np.bincount(flat, minlength=n_classes)
-    rows = np.zeros((len(counts), h), bool)
-    cols = np.zeros((len(counts), w), bool)
-    present = np.flatnonzero(counts)
-    # one pass per axis: which classes occur in each row and each column
-    rows[classes, np.arange(h)[:, None]] = True
-    cols[classes, np.arange(w)[None, :]] = True
+    counts = np.bincount(classes.reshape(-1), minlength=n_classes)
     out = []
-    for c in present.tolist():
-        fraction = counts[c] / flat.size
+    for c in np.flatnonzero(counts).tolist():
+        fraction = counts[c] / classes.size
         if fraction < min_fraction:
             continue
-        ys, xs = np.flatnonzero(rows[c]), np.flatnonzero(cols[c])
+        # few classes are present in a frame: one compare per present class is cheaper than
+        # scattering every pixel into per-class row and column tables
+        mask = classes == c
+        ys, xs = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
         box = [float(transform.x(xs[0] / w)), float(transform.y(ys[0] / h)),
                float(transform.x((xs[-1] + 1) / w)), float(transform.y((ys[-1] + 1) / h))]
         out.append({"index": c, "label": labels.get(c) if labels else None,
@@ -75,11 +71,18 @@ class SegmentationDecoder:
                  min_fraction: float, want_mask: bool) -> None:
         self.info, self.labels, self.n_classes = info, labels, n_classes
         self.min_fraction, self.want_mask = min_fraction, want_mask
+        self._u8: np.ndarray | None = None
 
     def decode(self, outputs: list[np.ndarray], transform: Transform) -> dict[str, Any]:
-        classes = class_map(outputs[0])
-        if classes.dtype.kind == "i" and classes.size and classes.min() < 0:
-            classes = np.clip(classes, 0, None)
+        raw = class_map(outputs[0])
+        if raw.dtype.kind in "iu" and self.n_classes <= 255:
+            # one pass to uint8 (negative -> 0, as before), into a buffer kept across frames:
+            # the compares and counts that follow then touch 1 byte per pixel, not 8
+            if self._u8 is None or self._u8.shape != raw.shape:
+                self._u8 = np.empty(raw.shape, np.uint8)
+            classes = np.clip(raw, 0, 255, out=self._u8, casting="unsafe")
+        else:
+            classes = np.clip(raw, 0, None) if raw.dtype.kind == "i" else raw
         h, w = classes.shape
         fields: dict[str, Any] = {"segmentation": {
             "width": w, "height": h,
