@@ -73,7 +73,7 @@ test-pip: setup
 lint: setup
 	$(BIN)/ruff check edged tests benchmarks scripts examples
 	$(BIN)/mypy edged
-	@if command -v shellcheck >/dev/null; then shellcheck deploy/*.sh scripts/*.sh .ci/run; \
+	@if command -v shellcheck >/dev/null; then shellcheck deploy/*.sh scripts/*.sh .ci/run && echo "shellcheck: clean"; \
 	else echo "lint: shellcheck not installed, shell scripts not checked"; fi
 
 bench: setup
