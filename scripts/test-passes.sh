@@ -28,7 +28,7 @@ for pass in "$@"; do
   if [[ " ${failed[*]} " == *" $pass "* ]]; then
     echo "FAILED pass: $pass"
     if grep -qE '^(FAILED|ERROR) ' "$logs/$pass.log"; then
-      grep -E '^(FAILED|ERROR) ' "$logs/$pass.log" | sed 's/^/    /'
+      grep -E '^(FAILED|ERROR) ' "$logs/$pass.log" | cut -c1-240 | sed 's/^/    /'
     else
       tail -n 8 "$logs/$pass.log" | sed 's/^/    /'
     fi
