@@ -7,7 +7,20 @@ VENV_FLAGS ?=
 BIN := $(VENV)/bin
 EXTRAS ?= litert,opencv,dev
 
-.PHONY: setup demo test test-core test-tflite test-convert lint bench clean
+.PHONY: setup demo test test-deps test-core test-tflite test-convert test-pip lint bench clean
+
+# The passes of `make test` (= CI: .ci/run runs exactly `make test`), in this order. Every pass
+# runs even after one fails; one summary of all failures comes last (scripts/test-passes.sh).
+# Add a pass with one line here and a target below. System packages: .ci/apt-packages.
+TEST_PASSES := test-deps
+TEST_PASSES += lint
+TEST_PASSES += test-core
+TEST_PASSES += test-tflite
+TEST_PASSES += test-convert
+TEST_PASSES += test-pip
+
+# pytest's exit code 5 (no tests collected) is not a failure
+PYTEST_RC = rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 setup: $(VENV)/.installed
 
@@ -24,35 +37,47 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/edged demo
 
-# All test passes. pytest exit code 5 (no tests collected) is not a failure here.
-test: test-core test-tflite test-convert
+test:
+	@MAKE="$(MAKE)" scripts/test-passes.sh $(TEST_PASSES)
+
+# installs the missing packages of .ci/apt-packages when root with apt-get, else names them
+test-deps:
+	@scripts/apt-deps.sh
 
 test-core: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m 'not pip'; $(PYTEST_RC)
 
 # tflite-runtime 2.14 (the fallback runtime) needs numpy<2 and has wheels only up to Python 3.11:
-# a venv of its own, without LiteRT, so 'runtime: auto' really falls back to it.
+# a venv of its own with the [tflite] extra as shipped, LiteRT (a core dependency) removed so
+# 'runtime: auto' really falls back to it.
 test-tflite:
 	@if $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] > (3, 11))'; then \
 	  [ -x .venv-tflite/bin/python ] || $(PYTHON) -m venv .venv-tflite; \
-	  .venv-tflite/bin/pip install -q 'tflite-runtime==2.14.*' 'numpy<2' && \
-	  .venv-tflite/bin/pip install -q -e '.[opencv,dev]' 'numpy<2' 'opencv-python-headless<4.11' && \
-	  { .venv-tflite/bin/python -m pytest -q -p no:cacheprovider; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc; }; \
+	  .venv-tflite/bin/pip install -q -e '.[tflite,opencv,dev]' 'opencv-python-headless<4.11' && \
+	  { ! .venv-tflite/bin/pip show -q ai-edge-litert 2>/dev/null || \
+	    .venv-tflite/bin/pip uninstall -q -y ai-edge-litert; } && \
+	  { .venv-tflite/bin/python -m pytest -q -p no:cacheprovider -m 'not pip'; $(PYTEST_RC); }; \
 	else echo "test-tflite: skipped, tflite-runtime has no wheels for Python > 3.11"; fi
 
-# edged convert needs TensorFlow (an optional extra, ~250 MB): a venv of its own.
+# edged convert needs TensorFlow (an optional extra, ~1.8 GB installed): a venv of its own.
 test-convert:
 	[ -x .venv-convert/bin/python ] || $(PYTHON) -m venv .venv-convert
 	.venv-convert/bin/pip install -q -e '.[convert,litert,dev]'
 	.venv-convert/bin/python -m pytest -q -p no:cacheprovider tests/test_convert.py tests/test_demo_model.py; \
-	  rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+	  $(PYTEST_RC)
+
+# `pip install .` into a fresh venv (no extras), then `edged run` publishes: tests/test_pip.py
+test-pip: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m pip tests/test_pip.py; $(PYTEST_RC)
 
 lint: setup
-	$(BIN)/ruff check edged tests benchmarks scripts
+	$(BIN)/ruff check edged tests benchmarks scripts examples
 	$(BIN)/mypy edged
+	@if command -v shellcheck >/dev/null; then shellcheck deploy/*.sh scripts/*.sh .ci/run && echo "shellcheck: clean"; \
+	else echo "lint: shellcheck not installed, shell scripts not checked"; fi
 
 bench: setup
 	$(BIN)/edged bench
 
 clean:
-	rm -rf $(VENV) .venv-tflite .venv-convert build *.egg-info
+	rm -rf $(VENV) .venv-tflite .venv-convert .venv-pip build *.egg-info

@@ -2,9 +2,17 @@
 # Install edged as a systemd service on Raspberry Pi OS (Bookworm or Trixie). Idempotent: a
 # second run changes nothing and never overwrites an edited /etc/edged/config.yaml.
 #
-#   sudo deploy/install.sh              install or update, enable the service
+#   sudo deploy/install.sh              install or update; fetch the default model (the COCO
+#                                       detector, edged models list); enable the service
 #   sudo deploy/install.sh --start      ... and start it (restart it if anything changed)
-#   sudo deploy/install.sh --models DIR ... and copy DIR/*.tflite and label files to the models
+#   --model NAME                        fetch this catalogue model instead, and point a new
+#                                       /etc/edged/config.yaml at it
+#   --mirror BASE_URL                   fetch the model files from BASE_URL/FILE instead
+#   --models DIR                        copy DIR/*.tflite and label files to the models first
+#                                       (a file already there and verified is not downloaded)
+#   --offline                           download nothing
+# The service is enabled and (re)started only if `edged check-config` accepts the config;
+# otherwise nothing is started, the fix is printed and the exit code is 3.
 #   sudo deploy/install.sh --uninstall  remove the service, venv, udev rule (keeps config,
 #                                       models and state; add --purge to remove those and the user)
 #   deploy/install.sh --dry-run         print every action, change nothing
@@ -12,7 +20,8 @@
 #                                       changes (apt, users, systemctl, udev) are skipped
 #   --skip-venv                         leave /opt/edged's venv alone (tests)
 # Environment: PYTHON (default /usr/bin/python3: apt's picamera2 and systemd-python are built
-# for it), SYSTEMD_VERSION (default: systemctl --version; 253+ adds Type=notify-reload).
+# for it), SYSTEMD_VERSION (default: systemctl --version; 253+ adds Type=notify-reload),
+# EDGED_PYTHON (the Python that runs `-m edged` for fetch and check-config; default the venv's).
 set -euo pipefail
 
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,9 +33,13 @@ purge=0
 start=0
 skip_venv=0
 models_from=""
+model=""
+mirror=""
+offline=0
 changed=0
+config_ok=unknown   # yes / no / unknown (no edged to check with)
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -37,6 +50,9 @@ while [ $# -gt 0 ]; do
     --start) start=1 ;;
     --skip-venv) skip_venv=1 ;;
     --models) models_from=${2:?--models needs a directory}; shift ;;
+    --model) model=${2:?--model needs a name from edged models list}; shift ;;
+    --mirror) mirror=${2:?--mirror needs a base URL}; shift ;;
+    --offline) offline=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "install.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -54,6 +70,7 @@ state="$root/var/lib/edged"
 unit_dir="$root/etc/systemd/system"
 udev_dir="$root/etc/udev/rules.d"
 dropin="edged.service.d/10-notify-reload.conf"
+edged_py=${EDGED_PYTHON:-$prefix/bin/python}
 
 say() { printf '%s\n' "$*"; }
 
@@ -174,12 +191,6 @@ install_files() {
   fi
   install_file "$src/deploy/99-edgetpu.rules" "$udev_dir/99-edgetpu.rules" 0644
   install_file "$src/README.md" "$prefix/share/README.md" 0644
-  if [ -e "$etc/config.yaml" ]; then
-    say "kept: $etc/config.yaml (never overwritten; the new example is $etc/config.example.yaml)"
-  else
-    run install -D -m 0644 "$src/config.example.yaml" "$etc/config.yaml"
-    changed=1
-  fi
   install_file "$src/config.example.yaml" "$etc/config.example.yaml" 0644
   if [ -d "$state/models" ]; then say "unchanged: $state/models"
   else run install -d -m 0750 "$state/models"; fi
@@ -188,9 +199,71 @@ install_files() {
   if [ -n "$models_from" ]; then
     local f
     for f in "$models_from"/*.tflite "$models_from"/*.txt; do
-      [ -e "$f" ] && install_file "$f" "$state/models/$(basename "$f")" 0644
+      if [ -e "$f" ]; then install_file "$f" "$state/models/$(basename "$f")" 0644; fi
     done
   fi
+}
+
+have_edged() { [ -x "$edged_py" ] && "$edged_py" -c 'import edged' 2>/dev/null; }
+
+edged() { "$edged_py" -m edged "$@"; }
+
+# fetch the chosen catalogue model (and its labels) into the models folder, verified
+install_model() {
+  local fetch=(models fetch)
+  [ -z "$model" ] || fetch+=("$model")
+  fetch+=(--dir "$state/models")
+  [ -z "$mirror" ] || fetch+=(--mirror "$mirror")
+  if [ "$offline" -eq 1 ]; then say "skip (--offline): edged ${fetch[*]}"; return; fi
+  if [ "$dry_run" -eq 1 ]; then say "+ edged ${fetch[*]}"; return; fi
+  if ! have_edged; then say "skip (no edged in $edged_py): edged ${fetch[*]}"; return; fi
+  if edged "${fetch[@]}" --check; then
+    say "unchanged: model ${model:-(default)} in $state/models (verified)"
+    return
+  fi
+  say "+ edged ${fetch[*]}"
+  if edged "${fetch[@]}" >/dev/null; then changed=1
+  else say "WARNING: the model could not be fetched (above)"; fi
+}
+
+# a new config: the example, pointed at the chosen model (and inside --root, at the root's files)
+install_config() {
+  if [ -e "$etc/config.yaml" ]; then
+    say "kept: $etc/config.yaml (never overwritten; the new example is $etc/config.example.yaml)"
+    return
+  fi
+  local edits=(-e "s|/var/lib/edged/models/|$state/models/|g") file labels tmp
+  if [ -n "$model" ] && [ "$dry_run" -eq 0 ]; then
+    have_edged || { echo "install.sh: --model needs edged (in $edged_py)" >&2; exit 2; }
+    read -r file labels < <(edged models list --json | "$edged_py" -c '
+import json, sys
+e = {x["name"]: x for x in json.load(sys.stdin)}.get(sys.argv[1])
+print(e["file"], e["labels"] or "-") if e else sys.exit("install.sh: unknown model " + sys.argv[1])
+' "$model")
+    edits+=(-e "s|^\(  path: \).*|\1$state/models/$file|")
+    if [ "$labels" = "-" ]; then edits+=(-e "s|^  labels: .*|  # labels: none for $model|")
+    else edits+=(-e "s|^\(  labels: \).*|\1$state/models/$labels|"); fi
+  fi
+  tmp=$(mktemp)
+  sed "${edits[@]}" "$src/config.example.yaml" > "$tmp"
+  run install -D -m 0644 "$tmp" "$etc/config.yaml"
+  rm -f "$tmp"
+  changed=1
+}
+
+# the gate before any (re)start: what the service would refuse with exit 78
+check_config() {
+  if [ "$dry_run" -eq 1 ]; then
+    say "check: edged check-config $etc/config.yaml"; config_ok=yes; return
+  fi
+  if ! have_edged; then
+    say "skip (no edged in $edged_py): edged check-config $etc/config.yaml"; return
+  fi
+  say "check: edged check-config $etc/config.yaml"
+  if edged check-config "$etc/config.yaml" >/dev/null; then config_ok=yes; else config_ok=no; fi
+}
+
+own_state() {
   if [ -n "$root" ]; then
     say "skip (--root): chown -R edged:edged /var/lib/edged"
   elif [ -n "$(find /var/lib/edged \( ! -user edged -o ! -group edged \) -print -quit 2>/dev/null)" ] \
@@ -206,6 +279,10 @@ activate() {
     system udevadm control --reload-rules
     system systemctl daemon-reload
   fi
+  if [ "$config_ok" != yes ]; then
+    not_started
+    return 0
+  fi
   if [ -z "$root" ] && systemctl is-enabled --quiet edged.service 2>/dev/null; then
     say "unchanged: edged.service enabled"
   else
@@ -217,6 +294,18 @@ activate() {
   else
     system systemctl restart edged.service
   fi
+}
+
+not_started() {
+  local cmd="edged models fetch${model:+ $model} --dir /var/lib/edged/models"
+  if [ "$config_ok" = unknown ]; then
+    say "not enabled or started: the config was not checked (no edged in $edged_py)"
+    return
+  fi
+  say "NOT enabled or started: $etc/config.yaml does not pass edged check-config (above)."
+  say "Nothing was started, so there is no restart loop. To fix, then run this script again:"
+  say "  - a model is missing: sudo /opt/edged/bin/$cmd   (or: deploy/install.sh --models DIR)"
+  say "  - or edit it: sudoedit /etc/edged/config.yaml && /opt/edged/bin/edged check-config /etc/edged/config.yaml"
 }
 
 do_uninstall() {
@@ -255,10 +344,10 @@ if [ -n "$root" ]; then say "skip (--root): apt packages"; else install_packages
 create_user
 install_venv
 install_files
+install_model
+install_config
+own_state
+check_config
 activate
-if [ -z "$root" ] && [ "$dry_run" -eq 0 ] && [ -x "$prefix/bin/edged" ]; then
-  say "+ $prefix/bin/edged check-config $etc/config.yaml"
-  "$prefix/bin/edged" check-config "$etc/config.yaml" || \
-    say "WARNING: fix $etc/config.yaml (e.g. model.path; --models DIR copies models), then: sudo systemctl restart edged"
-fi
+if [ "$config_ok" = no ]; then exit 3; fi
 say "done. Check:  systemctl status edged   journalctl -u edged -f   $prefix/bin/edged doctor"

@@ -24,11 +24,15 @@ VERBS: dict[str, tuple[str, str]] = {
     "mqtt": ("edged.commands.mqtt", "bridge status, events and predictions to an MQTT broker"),
     "web": ("edged.commands.web", "serve a live preview page and Prometheus metrics"),
     "convert": ("edged.commands.convert", "convert a Keras model to a quantized .tflite"),
+    "models": ("edged.commands.models", "list the curated models; fetch and verify one"),
 }
+
+DESCRIPTION = ("edged: an edge inference daemon (camera frames -> quantized TFLite -> ZeroMQ). "
+               "'edged VERB --help' tells more about each verb.")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
-    parser = argparse.ArgumentParser(prog="edged", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="edged", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"edged {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     modules: dict[str, object] = {}

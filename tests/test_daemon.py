@@ -88,11 +88,12 @@ def test_slow_subscriber_does_not_slow_the_publisher(testdata: Path, daemon_fact
     d = daemon_factory(config)
     stuck = subscribe(d.endpoint, hwm=10)  # connects, then never reads
     fast = subscribe(d.endpoint, hwm=100_000)
-    receive_json(fast, 1)
-    time.sleep(3.0)
+    # publish long enough that the stuck reader's queues overflow: far more messages than its
+    # queue (10), the daemon's per-subscriber queue (100) and the socket buffers hold
+    early = receive_json(fast, 2000, timeout=120)
     assert d.proc.poll() is None
     assert d.stop(timeout=10) == 0  # exits cleanly even with a stuck subscriber
-    seen_by_fast = drain(fast)
+    seen_by_fast = early + drain(fast)
     seen_by_stuck = drain(stuck)
     # the daemon kept publishing at full rate while one reader was stuck: the fast reader got
     # (nearly) every message, far more than the stuck reader's queue and socket buffers held
@@ -215,7 +216,9 @@ def test_sighup_with_a_bad_config_keeps_running_the_old_one(testdata: Path,
     [before] = receive_json(sub, 1)
     d.config_path.write_text(d.config_path.read_text() + "bogus_section: 1\n")
     d.signal(signal.SIGHUP)
-    time.sleep(1.0)
+    deadline = time.monotonic() + 30
+    while "reload failed" not in d.log() and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling the log, not a fixed wait
     after = receive_json(sub, 3)
     assert all(m["run_id"] == before["run_id"] for m in after)
     assert all(m["classes"][0]["label"] == "Egyptian cat" for m in after)

@@ -22,7 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="edged-demo-") as tmp:
         endpoint = f"ipc://{tmp}/predictions.sock"
-        cmd = [sys.executable, "-m", "edged", "run", "--endpoint", endpoint]
+        # -P: not the current folder on sys.path, where a clone named 'edged' would shadow
+        # the installed package (an ImportError when run from the clone's parent folder)
+        cmd = [sys.executable, "-P", "-m", "edged", "run", "--endpoint", endpoint]
         if args.config:
             cmd += ["--config", str(args.config)]
         print(f"starting: {' '.join(cmd)}", flush=True)

@@ -1,0 +1,1 @@
+"""The model catalogue (``catalog``) and its verified downloads (``fetch``)."""
