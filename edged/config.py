@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from edged.errors import ConfigError
+from edged.events.config import Lines, TrackConfig, Zones
 from edged.sources import SourceConfig
 from edged.sources.base import StrictModel
 from edged.sources.synthetic import SyntheticSourceConfig
@@ -138,6 +139,9 @@ class Config(StrictModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    track: TrackConfig = Field(default_factory=TrackConfig)
+    zones: Zones = Field(default_factory=list)
+    lines: Lines = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _demo_defaults(self) -> Config:

@@ -79,6 +79,7 @@ class Publisher:
         self.subscribers = 0
         self._curve: CurveServer | None = None
         self.status_topic = config.status_topic.encode()
+        self.joined: list[bytes] = []  # subscription prefixes since the daemon last looked
 
     def bind(self) -> None:
         endpoint = self.config.endpoint
@@ -168,6 +169,8 @@ class Publisher:
             msg = self.socket.recv()
             if msg[:1] == b"\x01" and self.status_topic.startswith(msg[1:]):
                 wants_status = True
+            if msg[:1] == b"\x01" and len(self.joined) < 64:
+                self.joined.append(msg[1:])
         return wants_status
 
     def close(self) -> None:

@@ -6,6 +6,7 @@ import sys
 
 from edged.config import load_config
 from edged.errors import ConfigError
+from edged.events.check import check_config_file
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -15,6 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
+        if errors := check_config_file(config, args.config):
+            raise ConfigError(errors, args.config)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return exc.exit_code

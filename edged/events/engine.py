@@ -1,0 +1,224 @@
+"""Tracker + zones + lines -> events. Pure computation: no sockets, no clock.
+
+``EventEngine.process`` takes one frame's detections (arrays) and returns the rows of its
+tracks and the events it raised, as dicts of the ``edged.event/1`` schema. Counts live here
+and survive ``reconfigure`` for zones and lines whose definition did not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from edged.events.config import LineConfig, TrackConfig, ZoneConfig
+from edged.events.lines import Line
+from edged.events.schema import EVENT_SCHEMA
+from edged.events.tracker import FrameTracks, Tracker, TrackerParams
+from edged.events.zones import Zone
+
+Labels = Sequence[str | None] | None  # class index -> label name, where known
+
+
+def track_params(cfg: TrackConfig) -> TrackerParams:
+    return TrackerParams(max_age_s=cfg.max_age_s, high_score=cfg.high_score,
+                         new_track_score=cfg.new_track_score, min_hits=cfg.min_hits)
+
+
+def anchors(state: np.ndarray, kind: str) -> np.ndarray:
+    """[n, 2] anchor points from [n, 4] cx, cy, w, h."""
+    if kind == "center":
+        return state[:, :2].copy()
+    dy = state[:, 3] / 2 if kind == "bottom-center" else -state[:, 3] / 2
+    return np.stack([state[:, 0], state[:, 1] + dy], axis=1)
+
+
+class EventEngine:
+    def __init__(self, run_id: str, track: TrackConfig, zones: list[ZoneConfig],
+                 lines: list[LineConfig], labels: Labels = None) -> None:
+        self.run_id = run_id
+        self.track_config = track
+        self.tracker = Tracker(track_params(track))
+        self.labels: Labels = labels
+        self.seq = 0
+        self.zones: list[Zone] = []
+        self.lines: list[Line] = []
+        self._allowed: list[np.ndarray | None] = []
+        self._line_allowed: list[np.ndarray | None] = []
+        self.reconfigure(track, zones, lines, labels)
+
+    # --- configuration ---------------------------------------------------------------------
+
+    def reconfigure(self, track: TrackConfig, zones: list[ZoneConfig], lines: list[LineConfig],
+                    labels: Labels) -> None:
+        """Apply a new config. Zones and lines whose definition is unchanged keep their
+        counts and who is inside; a changed tracker config starts tracking afresh."""
+        self.labels = labels
+        t = self.tracker
+        if track != self.track_config:
+            self.tracker = t = Tracker(track_params(track))
+            self.track_config = track
+            for z in self.zones:
+                z.reset_current()
+        old_z = {z.name: (i, z) for i, z in enumerate(self.zones)}
+        old_l = {ln.name: (i, ln) for i, ln in enumerate(self.lines)}
+        cols = t.cols.extra
+        zone_cols = {k: cols.get(k) for k in ("zone_in", "zone_t", "loitered")}
+        line_cols = {k: cols.get(k) for k in ("line_side", "line_pt")}
+        new_zones, new_lines = [], []
+        zmap, lmap = [], []
+        for cfg in zones:
+            prev = old_z.get(cfg.name)
+            keep = prev is not None and prev[1].config == cfg
+            new_zones.append(prev[1] if keep and prev else Zone(cfg))
+            zmap.append(prev[0] if keep and prev else -1)
+        for lcfg in lines:
+            prevl = old_l.get(lcfg.name)
+            keepl = prevl is not None and prevl[1].config == lcfg
+            new_lines.append(prevl[1] if keepl and prevl else Line(lcfg))
+            lmap.append(prevl[0] if keepl and prevl else -1)
+        self.zones, self.lines = new_zones, new_lines
+        for name, dtype in (("zone_in", bool), ("zone_t", float), ("loitered", bool)):
+            self._remap(name, (len(zones),), dtype, zone_cols[name], zmap)
+        self._remap("line_side", (len(lines),), np.int8, line_cols["line_side"], lmap)
+        self._remap("line_pt", (len(lines), 2), float, line_cols["line_pt"], lmap)
+        self._allowed = [self._resolve(z.config.labels) for z in self.zones]
+        self._line_allowed = [self._resolve(ln.config.labels) for ln in self.lines]
+
+    def _remap(self, name: str, shape: tuple[int, ...], dtype: type, old: np.ndarray | None,
+               mapping: list[int]) -> None:
+        col = self.tracker.add_column(name, shape, dtype)
+        if old is None or len(old) != len(col):
+            return
+        for new_i, old_i in enumerate(mapping):
+            if old_i >= 0:
+                col[:, new_i] = old[:, old_i]
+
+    def _resolve(self, labels: list[str] | None) -> np.ndarray | None:
+        """Class indices a label filter admits (names through the model's labels)."""
+        if labels is None:
+            return None
+        wanted = set(labels)
+        out = {int(x) for x in wanted if x.isdigit()}
+        out |= {i for i, name in enumerate(self.labels or ()) if name in wanted}
+        return np.array(sorted(out), np.int64)
+
+    # --- per frame -------------------------------------------------------------------------
+
+    def process(self, frame_seq: int, capture_ns: int, boxes: np.ndarray, scores: np.ndarray,
+                classes: np.ndarray) -> tuple[FrameTracks, list[dict[str, Any]]]:
+        t = capture_ns / 1e9
+        ft = self.tracker.update(t, boxes, scores, classes)
+        ctx = (frame_seq, capture_ns, t)
+        events = [self._event(ctx, "object.appeared", r) for r in ft.appeared.tolist()]
+        if len(ft.active) and (self.zones or self.lines):
+            events += self._zones(ctx, ft.active)
+            events += self._lines(ctx, ft.active)
+        for r in ft.gone.tolist():
+            events += self._leave_all(ctx, r)
+            events.append(self._event(ctx, "object.gone", r))
+        return ft, events
+
+    def label_name(self, index: int) -> str | None:
+        names = self.labels
+        return names[index] if names is not None and 0 <= index < len(names) else None
+
+    def _label(self, row: int) -> str:
+        index = int(self.tracker.cols.label[row])
+        return self.label_name(index) or str(index)
+
+    def _event(self, ctx: tuple[int, int, float], kind: str, row: int,
+               **extra: Any) -> dict[str, Any]:
+        c = self.tracker.cols
+        index = int(c.label[row])
+        seq, self.seq = self.seq, self.seq + 1
+        return {"schema": EVENT_SCHEMA, "type": kind, "run_id": self.run_id, "seq": seq,
+                "frame_seq": ctx[0], "capture_ns": ctx[1], "track_id": int(c.ids[row]),
+                "label": self.label_name(index), "index": index,
+                "score": round(float(c.score[row]), 5),
+                "box": [round(float(v), 5) for v in c.box[row]],
+                "age_s": round(ctx[2] - float(c.t_first[row]), 3), **extra}
+
+    def _eligible(self, allowed: np.ndarray | None, rows: np.ndarray,
+                  min_score: float = 0.0) -> np.ndarray:
+        c = self.tracker.cols
+        ok = c.best[rows] >= min_score
+        return ok if allowed is None else ok & np.isin(c.label[rows], allowed)
+
+    def _zones(self, ctx: tuple[int, int, float], rows: np.ndarray) -> list[dict[str, Any]]:
+        c, t = self.tracker.cols, ctx[2]
+        member, since, loitered = (c.extra["zone_in"], c.extra["zone_t"], c.extra["loitered"])
+        events = []
+        for zi, zone in enumerate(self.zones):
+            pts = anchors(c.state[rows], zone.config.anchor)
+            ok = self._eligible(self._allowed[zi], rows, zone.config.min_score)
+            entering, leaving = zone.changes(pts, ok, member[rows, zi])
+            for r in rows[entering].tolist():
+                member[r, zi], since[r, zi], loitered[r, zi] = True, t, False
+                label = self._label(r)
+                zone.current[label] += 1
+                zone.entered[label] += 1
+                events.append(self._event(ctx, "zone.entered", r, zone=zone.name,
+                                          counts=zone.counts()))
+            for r in rows[leaving].tolist():
+                events.append(self._leave(ctx, r, zi))
+            loiter = zone.config.loiter_s
+            if loiter is not None:
+                due = rows[member[rows, zi] & ~loitered[rows, zi] & (t - since[rows, zi] >= loiter)]
+                for r in due.tolist():
+                    loitered[r, zi] = True
+                    events.append(self._event(ctx, "zone.loitering", r, zone=zone.name,
+                                              dwell_s=round(t - since[r, zi], 3)))
+        return events
+
+    def _leave(self, ctx: tuple[int, int, float], r: int, zi: int) -> dict[str, Any]:
+        c, zone = self.tracker.cols, self.zones[zi]
+        c.extra["zone_in"][r, zi] = False
+        label = self._label(r)
+        if zone.current[label] > 0:
+            zone.current[label] -= 1
+        zone.left[label] += 1
+        dwell = ctx[2] - float(c.extra["zone_t"][r, zi])
+        return self._event(ctx, "zone.left", r, zone=zone.name, dwell_s=round(dwell, 3),
+                           counts=zone.counts())
+
+    def _leave_all(self, ctx: tuple[int, int, float], r: int) -> list[dict[str, Any]]:
+        inside = np.flatnonzero(self.tracker.cols.extra["zone_in"][r])
+        return [self._leave(ctx, r, int(zi)) for zi in inside.tolist()]
+
+    def _lines(self, ctx: tuple[int, int, float], rows: np.ndarray) -> list[dict[str, Any]]:
+        c = self.tracker.cols
+        side, last = c.extra["line_side"], c.extra["line_pt"]
+        events = []
+        for li, line in enumerate(self.lines):
+            pts = anchors(c.state[rows], line.config.anchor)
+            now = line.sides(pts)
+            prev = side[rows, li]
+            flip = (now != 0) & (prev != 0) & (now != prev)
+            flip &= self._eligible(self._line_allowed[li], rows)
+            if flip.any():
+                idx = np.flatnonzero(flip)
+                flip[idx] = line.within(last[rows[idx], li], pts[idx])
+            for k in np.flatnonzero(flip).tolist():
+                r = int(rows[k])
+                direction = "in" if now[k] > 0 else "out"
+                line.crossed[direction][self._label(r)] += 1
+                events.append(self._event(ctx, "line.crossed", r, line=line.name,
+                                          direction=direction, counts=line.counts()))
+            settled = now != 0
+            side[rows[settled], li] = now[settled]
+            last[rows[settled], li] = pts[settled]
+        return events
+
+    # --- counts ----------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, Any]:
+        return {"tracks": self.tracker.live(),
+                "zones": {z.name: z.counts() for z in self.zones},
+                "lines": {ln.name: ln.counts() for ln in self.lines}}
+
+    def counts_message(self, capture_ns: int) -> dict[str, Any]:
+        seq, self.seq = self.seq, self.seq + 1
+        return {"schema": EVENT_SCHEMA, "type": "counts", "run_id": self.run_id, "seq": seq,
+                "capture_ns": capture_ns, **self.counts()}

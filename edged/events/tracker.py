@@ -1,0 +1,256 @@
+"""A small ByteTrack-style multi-object tracker in numpy.
+
+Per frame: predict every track with a constant-velocity alpha-beta filter on the box centre;
+associate high-score detections with all tracks, then low-score detections with the confirmed
+tracks left over (ByteTrack's second stage: it keeps occluded, low-confidence objects alive);
+start tentative tracks from unmatched high-score detections; confirm a track after
+``min_hits`` matches; drop a lost track ``max_age_s`` after it was last seen.
+
+Association is greedy on a DIoU similarity (IoU minus the normalized squared centre distance):
+unlike plain IoU it still links an object that moved more than its own size between frames
+(low frame rates, coarse detectors), and with a few dozen objects greedy matching gives the
+same pairs as an optimal assignment almost always, at a fraction of the cost.
+
+Tracks are stored as columns (arrays over rows) so a frame with 50 objects costs a handful of
+numpy calls, not 50 Python objects. Callers may register their own per-track columns
+(``add_column``): they are grown and compacted with the tracks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ALPHA = 0.7  # share of the measurement in the new position
+BETA = 0.3  # share of the measured velocity in the new velocity
+STAGE1_MIN = -0.25  # DIoU: equal boxes side by side score -0.2
+STAGE2_MIN = 0.3  # low-score detections must overlap the prediction well
+
+
+@dataclass
+class TrackerParams:
+    max_age_s: float = 1.0
+    high_score: float = 0.5
+    new_track_score: float = 0.6
+    min_hits: int = 2
+
+
+@dataclass
+class FrameTracks:
+    """One update's outcome. Row indices are valid until the next ``update``."""
+
+    det_rows: np.ndarray  # per detection: the row of its track, or -1
+    active: np.ndarray  # rows of confirmed tracks matched in this frame
+    appeared: np.ndarray  # rows confirmed in this frame (a subset of active)
+    gone: np.ndarray  # rows of confirmed tracks removed in this frame (not in active)
+    lost: int = 0  # confirmed tracks not seen in this frame, still kept
+
+
+def xyxy_to_cxcywh(b: np.ndarray) -> np.ndarray:
+    return np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2,
+                     b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], axis=1)
+
+
+def cxcywh_to_xyxy(s: np.ndarray) -> np.ndarray:
+    half = s[:, 2:4] / 2
+    return np.concatenate([s[:, :2] - half, s[:, :2] + half], axis=1)
+
+
+def diou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[len(a), len(b)] IoU minus squared centre distance over the enclosing box's diagonal."""
+    ax0, ay0, ax1, ay1 = (a[:, i:i + 1] for i in range(4))
+    bx0, by0, bx1, by1 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    iw = np.clip(np.minimum(ax1, bx1) - np.maximum(ax0, bx0), 0, None)
+    ih = np.clip(np.minimum(ay1, by1) - np.maximum(ay0, by0), 0, None)
+    inter = iw * ih
+    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
+    cw = np.maximum(ax1, bx1) - np.minimum(ax0, bx0)
+    ch = np.maximum(ay1, by1) - np.minimum(ay0, by0)
+    dist = ((ax0 + ax1 - bx0 - bx1) ** 2 + (ay0 + ay1 - by0 - by1) ** 2) / 4
+    return inter / np.maximum(union, 1e-12) - dist / np.maximum(cw * cw + ch * ch, 1e-12)
+
+
+def greedy_match(sim: np.ndarray, minimum: float) -> tuple[list[int], list[int]]:
+    """Pairs (row, col) by decreasing similarity, each row and column used once."""
+    rows, cols = np.nonzero(sim > minimum)
+    if not len(rows):
+        return [], []
+    order = np.argsort(-sim[rows, cols], kind="stable")
+    used_r: set[int] = set()
+    used_c: set[int] = set()
+    out_r, out_c = [], []
+    for r, c in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
+        if r not in used_r and c not in used_c:
+            used_r.add(r)
+            used_c.add(c)
+            out_r.append(r)
+            out_c.append(c)
+    return out_r, out_c
+
+
+@dataclass
+class _Columns:
+    """The per-track arrays; extra columns belong to callers (zones, lines)."""
+
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    state: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # cx, cy, w, h
+    vel: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # centre, per second
+    t_last: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    t_first: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    hits: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    confirmed: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    score: np.ndarray = field(default_factory=lambda: np.zeros(0))  # last matched score
+    best: np.ndarray = field(default_factory=lambda: np.zeros(0))  # best score so far
+    label: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # voted class
+    box: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # last detection box
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def names(self) -> list[str]:
+        return ["ids", "state", "vel", "t_last", "t_first", "hits", "confirmed", "score",
+                "best", "label", "box"]
+
+    def keep(self, rows: np.ndarray) -> None:
+        for n in self.names():
+            setattr(self, n, getattr(self, n)[rows])
+        for k in self.extra:
+            self.extra[k] = self.extra[k][rows]
+
+    def append(self, n: int, fill: dict[str, np.ndarray]) -> None:
+        for name in self.names():
+            setattr(self, name, np.concatenate([getattr(self, name), fill[name]]))
+        for k, col in self.extra.items():
+            self.extra[k] = np.concatenate([col, np.zeros((n, *col.shape[1:]), col.dtype)])
+
+
+class Tracker:
+    def __init__(self, params: TrackerParams | None = None) -> None:
+        self.params = params or TrackerParams()
+        self.cols = _Columns()
+        self._votes: list[dict[int, float]] = []
+        self._dead = np.zeros(0, bool)
+        self._next_id = 1
+
+    def __len__(self) -> int:
+        return len(self.cols.ids)
+
+    def add_column(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        """A caller's per-track column, zero for new tracks (replaces one of the same name)."""
+        self.cols.extra[name] = np.zeros((len(self), *shape), dtype)
+        return self.cols.extra[name]
+
+    def column(self, name: str) -> np.ndarray:
+        return self.cols.extra[name]
+
+    def predicted(self, t: float) -> np.ndarray:
+        """[rows, 4] xyxy boxes predicted for time ``t`` (seconds)."""
+        c = self.cols
+        s = c.state.copy()
+        s[:, :2] += c.vel * (t - c.t_last)[:, None]
+        return cxcywh_to_xyxy(s)
+
+    def update(self, t: float, boxes: np.ndarray, scores: np.ndarray,
+               classes: np.ndarray) -> FrameTracks:
+        """One frame at time ``t`` (seconds): ``boxes`` [n, 4] xyxy, ``scores``, ``classes``."""
+        self._compact()
+        p, c = self.params, self.cols
+        n = len(boxes)
+        det_rows = np.full(n, -1, np.int64)
+        high = np.flatnonzero(scores >= p.high_score)
+        low = np.flatnonzero(scores < p.high_score)
+        pred = self.predicted(t)
+        matched_r: list[int] = []
+        matched_d: list[int] = []
+        if len(c.ids) and len(high):
+            r, d = greedy_match(diou(pred, boxes[high]), STAGE1_MIN)
+            matched_r += r
+            matched_d += high[d].tolist()
+        left = np.setdiff1d(np.flatnonzero(c.confirmed), matched_r, assume_unique=True)
+        if len(left) and len(low):
+            r, d = greedy_match(diou(pred[left], boxes[low]), STAGE2_MIN)
+            matched_r += left[r].tolist()
+            matched_d += low[d].tolist()
+        rows = np.asarray(matched_r, np.int64)
+        dets = np.asarray(matched_d, np.int64)
+        det_rows[dets] = rows
+        appeared = self._correct(t, rows, boxes[dets], scores[dets], classes[dets])
+        unmatched = np.ones(len(c.ids), bool)
+        unmatched[rows] = False
+        dead = unmatched & (~c.confirmed | (t - c.t_last > p.max_age_s))
+        gone = np.flatnonzero(dead & c.confirmed)
+        lost = int(np.count_nonzero(unmatched & c.confirmed & ~dead))
+        fresh = np.setdiff1d(high, dets, assume_unique=True)
+        fresh = fresh[scores[fresh] >= p.new_track_score]
+        start = len(c.ids)
+        self._start(t, boxes[fresh], scores[fresh], classes[fresh])
+        det_rows[fresh] = np.arange(start, start + len(fresh))
+        self._dead = np.concatenate([dead, np.zeros(len(fresh), bool)])
+        new_confirmed = np.arange(start, start + len(fresh))[c.confirmed[start:]]
+        appeared = np.concatenate([appeared, new_confirmed])
+        active = np.concatenate([rows, new_confirmed])
+        active = active[c.confirmed[active]]
+        return FrameTracks(det_rows, active, appeared, gone, lost)
+
+    def _correct(self, t: float, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
+                 classes: np.ndarray) -> np.ndarray:
+        """Alpha-beta update of matched rows; returns rows confirmed by this update."""
+        c = self.cols
+        if not len(rows):
+            return rows
+        z = xyxy_to_cxcywh(boxes)
+        dt = np.maximum(t - c.t_last[rows], 1e-3)
+        pred = c.state[rows].copy()
+        pred[:, :2] += c.vel[rows] * dt[:, None]
+        resid = z - pred
+        c.state[rows] = pred + ALPHA * resid
+        first = (c.hits[rows] == 1)[:, None]
+        c.vel[rows] = np.where(first, resid[:, :2] / dt[:, None],
+                               c.vel[rows] + BETA * resid[:, :2] / dt[:, None])
+        c.t_last[rows] = t
+        c.hits[rows] += 1
+        c.score[rows] = scores
+        c.best[rows] = np.maximum(c.best[rows], scores)
+        c.box[rows] = boxes
+        for r, k, s in zip(rows.tolist(), classes.tolist(), scores.tolist(), strict=True):
+            votes = self._votes[r]
+            votes[k] = votes.get(k, 0.0) + s
+            if votes[k] > votes.get(int(c.label[r]), 0.0):
+                c.label[r] = k
+        newly = rows[~c.confirmed[rows] & (c.hits[rows] >= self.params.min_hits)]
+        self._confirm(newly)
+        return newly
+
+    def _confirm(self, rows: np.ndarray) -> None:
+        c = self.cols
+        c.confirmed[rows] = True
+        c.ids[rows] = np.arange(self._next_id, self._next_id + len(rows))
+        self._next_id += len(rows)
+
+    def _start(self, t: float, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray) -> None:
+        n = len(boxes)
+        if not n:
+            return
+        start = len(self.cols.ids)
+        self.cols.append(n, {
+            "ids": np.zeros(n, np.int64), "state": xyxy_to_cxcywh(boxes),
+            "vel": np.zeros((n, 2)), "t_last": np.full(n, t), "t_first": np.full(n, t),
+            "hits": np.ones(n, np.int64), "confirmed": np.zeros(n, bool),
+            "score": scores.astype(float), "best": scores.astype(float),
+            "label": classes.astype(np.int64), "box": boxes.astype(float)})
+        self._votes += [{int(k): float(s)} for k, s in zip(classes, scores, strict=True)]
+        if self.params.min_hits <= 1:
+            self._confirm(np.arange(start, start + n))
+
+    def _compact(self) -> None:
+        if self._dead.any():
+            keep = np.flatnonzero(~self._dead)
+            self.cols.keep(keep)
+            self._votes = [self._votes[i] for i in keep.tolist()]
+        self._dead = np.zeros(len(self.cols.ids), bool)
+
+    def live(self) -> int:
+        """Confirmed tracks, lost ones included, not counting those just removed."""
+        return int(np.count_nonzero(self.cols.confirmed & ~self._dead))
+
+    def ages(self, rows: np.ndarray, t: float) -> np.ndarray:
+        return t - self.cols.t_first[rows]
