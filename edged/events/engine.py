@@ -112,9 +112,11 @@ class EventEngine:
         ft = self.tracker.update(t, boxes, scores, classes)
         ctx = (frame_seq, capture_ns, t)
         events = [self._event(ctx, "object.appeared", r) for r in ft.appeared.tolist()]
-        if len(ft.active) and (self.zones or self.lines):
+        if len(ft.active) and self.zones:
             events += self._zones(ctx, ft.active)
-            events += self._lines(ctx, ft.active)
+        if self.lines:  # tentative tracks too: a crossing right after appearing counts
+            seen = np.unique(ft.det_rows[ft.det_rows >= 0])
+            events += self._lines(ctx, seen)
         for r in ft.gone.tolist():
             events += self._leave_all(ctx, r)
             events.append(self._event(ctx, "object.gone", r))
@@ -195,7 +197,7 @@ class EventEngine:
             pts = anchors(c.state[rows], line.config.anchor)
             now = line.sides(pts)
             prev = side[rows, li]
-            flip = (now != 0) & (prev != 0) & (now != prev)
+            flip = (now != 0) & (prev != 0) & (now != prev) & c.confirmed[rows]
             flip &= self._eligible(self._line_allowed[li], rows)
             if flip.any():
                 idx = np.flatnonzero(flip)
