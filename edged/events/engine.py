@@ -96,13 +96,16 @@ class EventEngine:
                 col[:, new_i] = old[:, old_i]
 
     def _resolve(self, labels: list[str] | None) -> np.ndarray | None:
-        """Class indices a label filter admits (names through the model's labels)."""
+        """A lookup table: class index -> admitted by the label filter (names through the
+        model's labels); indices past its end are not admitted."""
         if labels is None:
             return None
         wanted = set(labels)
         out = {int(x) for x in wanted if x.isdigit()}
         out |= {i for i, name in enumerate(self.labels or ()) if name in wanted}
-        return np.array(sorted(out), np.int64)
+        table = np.zeros(max(out, default=0) + 2, bool)
+        table[sorted(out)] = True
+        return table
 
     # --- per frame -------------------------------------------------------------------------
 
@@ -115,7 +118,7 @@ class EventEngine:
         if len(ft.active) and self.zones:
             events += self._zones(ctx, ft.active)
         if self.lines:  # tentative tracks too: a crossing right after appearing counts
-            seen = np.unique(ft.det_rows[ft.det_rows >= 0])
+            seen = ft.det_rows[ft.det_rows >= 0]
             events += self._lines(ctx, seen)
         for r in ft.gone.tolist():
             events += self._leave_all(ctx, r)
@@ -145,15 +148,22 @@ class EventEngine:
     def _eligible(self, allowed: np.ndarray | None, rows: np.ndarray,
                   min_score: float = 0.0) -> np.ndarray:
         c = self.tracker.cols
-        ok = c.best[rows] >= min_score
-        return ok if allowed is None else ok & np.isin(c.label[rows], allowed)
+        ok = c.best[rows] >= min_score if min_score > 0 else np.ones(len(rows), bool)
+        if allowed is None:
+            return ok
+        return ok & allowed[np.minimum(c.label[rows], len(allowed) - 1)]
 
     def _zones(self, ctx: tuple[int, int, float], rows: np.ndarray) -> list[dict[str, Any]]:
         c, t = self.tracker.cols, ctx[2]
         member, since, loitered = (c.extra["zone_in"], c.extra["zone_t"], c.extra["loitered"])
         events = []
+        state = c.state[rows]
+        points: dict[str, np.ndarray] = {}
         for zi, zone in enumerate(self.zones):
-            pts = anchors(c.state[rows], zone.config.anchor)
+            kind = zone.config.anchor
+            pts = points.get(kind)
+            if pts is None:
+                pts = points[kind] = anchors(state, kind)
             ok = self._eligible(self._allowed[zi], rows, zone.config.min_score)
             entering, leaving = zone.changes(pts, ok, member[rows, zi])
             for r in rows[entering].tolist():
@@ -193,8 +203,13 @@ class EventEngine:
         c = self.tracker.cols
         side, last = c.extra["line_side"], c.extra["line_pt"]
         events = []
+        state = c.state[rows]
+        points: dict[str, np.ndarray] = {}
         for li, line in enumerate(self.lines):
-            pts = anchors(c.state[rows], line.config.anchor)
+            kind = line.config.anchor
+            pts = points.get(kind)
+            if pts is None:
+                pts = points[kind] = anchors(state, kind)
             now = line.sides(pts)
             prev = side[rows, li]
             flip = (now != 0) & (prev != 0) & (now != prev) & c.confirmed[rows]

@@ -30,6 +30,7 @@ ALPHA = 0.7  # share of the measurement in the new position
 BETA = 0.3  # share of the measured velocity in the new velocity
 STAGE1_MIN = -0.25  # DIoU: equal boxes side by side score -0.2
 STAGE2_MIN = 0.3  # low-score detections must overlap the prediction well
+_EMPTY = np.zeros(0, np.int64)
 TENTATIVE_AGE_S = 0.3  # an unconfirmed track survives a missed detection or two
 CLASS_PENALTY = 0.5  # class-aware, softly: a detector's class flicker can still match
 SHAPE_PENALTY = 0.5  # per unit of |log| width and height ratio
@@ -65,49 +66,79 @@ def cxcywh_to_xyxy(s: np.ndarray) -> np.ndarray:
 
 
 def diou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """[len(a), len(b)] IoU minus squared centre distance over the enclosing box's diagonal."""
-    ax0, ay0, ax1, ay1 = (a[:, i:i + 1] for i in range(4))
-    bx0, by0, bx1, by1 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
-    iw = np.clip(np.minimum(ax1, bx1) - np.maximum(ax0, bx0), 0, None)
-    ih = np.clip(np.minimum(ay1, by1) - np.maximum(ay0, by0), 0, None)
+    """Pairwise DIoU of rows of ``a`` and ``b`` (both [k, 4] xyxy): IoU minus the squared
+    centre distance over the squared diagonal of the enclosing box."""
+    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
     inter = iw * ih
-    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
-    cw = np.maximum(ax1, bx1) - np.minimum(ax0, bx0)
-    ch = np.maximum(ay1, by1) - np.minimum(ay0, by0)
-    dist = ((ax0 + ax1 - bx0 - bx1) ** 2 + (ay0 + ay1 - by0 - by1) ** 2) / 4
+    wa, ha = a[:, 2] - a[:, 0], a[:, 3] - a[:, 1]
+    wb, hb = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    union = wa * ha + wb * hb - inter
+    cw = np.maximum(a[:, 2], b[:, 2]) - np.minimum(a[:, 0], b[:, 0])
+    ch = np.maximum(a[:, 3], b[:, 3]) - np.minimum(a[:, 1], b[:, 1])
+    d = a - b
+    dist = ((d[:, 0] + d[:, 2]) ** 2 + (d[:, 1] + d[:, 3]) ** 2) / 4
     return inter / np.maximum(union, 1e-12) - dist / np.maximum(cw * cw + ch * ch, 1e-12)
 
 
 def similarity(tracks: np.ndarray, track_cls: np.ndarray, dets: np.ndarray,
                det_cls: np.ndarray) -> np.ndarray:
-    """DIoU, less a penalty for a different class and for a different box shape: a spurious
-    box of another size next to a track whose object was missed does not capture it."""
-    sim = diou(tracks, dets)
-    sim -= CLASS_PENALTY * (track_cls[:, None] != det_cls[None, :])
-    tw = np.maximum(tracks[:, 2] - tracks[:, 0], 1e-6)[:, None]
-    th = np.maximum(tracks[:, 3] - tracks[:, 1], 1e-6)[:, None]
-    dw = np.maximum(dets[:, 2] - dets[:, 0], 1e-6)[None, :]
-    dh = np.maximum(dets[:, 3] - dets[:, 1], 1e-6)[None, :]
-    sim -= SHAPE_PENALTY * (np.abs(np.log(dw / tw)) + np.abs(np.log(dh / th)))
+    """[tracks, dets]: DIoU, less a penalty for a different class and for a different box
+    shape (a spurious box of another size next to a track whose object was missed does not
+    capture it); -inf for pairs too far apart to ever pass STAGE1_MIN.
+
+    The gate: centres further apart than 2 (W + H) on either axis (W, H: the pair's mean
+    width and height) do not overlap and give d^2 / c^2 > 0.4, so DIoU < -0.4. Only pairs
+    inside it are scored: a few per track instead of every track with every detection."""
+    tc = (tracks[:, :2] + tracks[:, 2:]) / 2
+    dc = (dets[:, :2] + dets[:, 2:]) / 2
+    ts = np.sum(tracks[:, 2:] - tracks[:, :2], axis=1) / 2
+    ds = np.sum(dets[:, 2:] - dets[:, :2], axis=1) / 2
+    reach = 2 * (ts[:, None] + ds[None, :])
+    near = (np.abs(tc[:, None, 0] - dc[None, :, 0]) < reach) & \
+        (np.abs(tc[:, None, 1] - dc[None, :, 1]) < reach)
+    ti, di = np.nonzero(near)
+    a, b = tracks[ti], dets[di]
+    score = diou(a, b) - CLASS_PENALTY * (track_cls[ti] != det_cls[di])
+    wh_a = np.maximum(a[:, 2:] - a[:, :2], 1e-6)
+    wh_b = np.maximum(b[:, 2:] - b[:, :2], 1e-6)
+    score -= SHAPE_PENALTY * np.sum(np.abs(np.log(wh_b / wh_a)), axis=1)
+    sim = np.full(near.shape, -np.inf)
+    sim[ti, di] = score
     return sim
 
 
-def greedy_match(sim: np.ndarray, minimum: float) -> tuple[list[int], list[int]]:
-    """Pairs (row, col) by decreasing similarity, each row and column used once."""
-    rows, cols = np.nonzero(sim > minimum)
-    if not len(rows):
-        return [], []
-    order = np.argsort(-sim[rows, cols], kind="stable")
+def greedy_match(sim: np.ndarray, minimum: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (row, col) by decreasing similarity, each row and column used once.
+
+    Mutually best pairs (best of their row and of their column) are always among greedy's
+    picks, so they are taken at once, vectorized; only the contested rest is looped over."""
+    ok = sim > minimum
+    if not ok.any():
+        return _EMPTY, _EMPTY
+    s = np.where(ok, sim, -np.inf)
+    best_c = s.argmax(axis=1)
+    best_r = s.argmax(axis=0)
+    rows = np.arange(len(s))
+    mutual = (best_r[best_c] == rows) & ok[rows, best_c]
+    r1, c1 = rows[mutual], best_c[mutual]
+    s[r1, :] = -np.inf
+    s[:, c1] = -np.inf
+    rr, cc = np.nonzero(s > minimum)
+    if not len(rr):
+        return r1, c1
+    order = np.argsort(-s[rr, cc], kind="stable")
     used_r: set[int] = set()
     used_c: set[int] = set()
     out_r, out_c = [], []
-    for r, c in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
+    for r, c in zip(rr[order].tolist(), cc[order].tolist(), strict=True):
         if r not in used_r and c not in used_c:
             used_r.add(r)
             used_c.add(c)
             out_r.append(r)
             out_c.append(c)
-    return out_r, out_c
+    return (np.concatenate([r1, out_r]).astype(np.int64),
+            np.concatenate([c1, out_c]).astype(np.int64))
 
 
 @dataclass
@@ -148,7 +179,6 @@ class Tracker:
     def __init__(self, params: TrackerParams | None = None) -> None:
         self.params = params or TrackerParams()
         self.cols = _Columns()
-        self._votes: list[dict[int, float]] = []
         self._dead = np.zeros(0, bool)
         self._next_id = 1
 
@@ -177,27 +207,18 @@ class Tracker:
         p, c = self.params, self.cols
         n = len(boxes)
         det_rows = np.full(n, -1, np.int64)
-        high = np.flatnonzero(scores >= p.high_score)
-        low = np.flatnonzero(scores < p.high_score)
-        pred = self.predicted(t)
-        matched_r: list[int] = []
-        matched_d: list[int] = []
-
-        def associate(tracks: np.ndarray, dets: np.ndarray, minimum: float) -> None:
-            if len(tracks) and len(dets):
-                sim = similarity(pred[tracks], c.label[tracks], boxes[dets], classes[dets])
-                r, d = greedy_match(sim, minimum)
-                matched_r.extend(tracks[r].tolist())
-                matched_d.extend(dets[d].tolist())
-
-        confirmed = np.flatnonzero(c.confirmed)
-        associate(confirmed, high, STAGE1_MIN)
-        associate(np.setdiff1d(confirmed, matched_r, assume_unique=True), low, STAGE2_MIN)
-        associate(np.flatnonzero(~c.confirmed),
-                  np.setdiff1d(high, matched_d, assume_unique=True), STAGE1_MIN)
-        rows = np.asarray(matched_r, np.int64)
-        dets = np.asarray(matched_d, np.int64)
-        det_rows[dets] = rows
+        high = scores >= p.high_score
+        if len(c.ids) and n:
+            # one similarity matrix for all three stages
+            sim = similarity(self.predicted(t), c.label, boxes, classes)
+            conf = c.confirmed
+            self._assign(sim, conf, high, STAGE1_MIN, det_rows)
+            taken = np.zeros(len(c.ids), bool)
+            taken[det_rows[det_rows >= 0]] = True
+            self._assign(sim, conf & ~taken, ~high & (det_rows < 0), STAGE2_MIN, det_rows)
+            self._assign(sim, ~conf, high & (det_rows < 0), STAGE1_MIN, det_rows)
+        dets = np.flatnonzero(det_rows >= 0)
+        rows = det_rows[dets]
         appeared = self._correct(t, rows, boxes[dets], scores[dets], classes[dets])
         unmatched = np.ones(len(c.ids), bool)
         unmatched[rows] = False
@@ -206,8 +227,7 @@ class Tracker:
                             | (~c.confirmed & (unseen > min(p.max_age_s, TENTATIVE_AGE_S))))
         gone = np.flatnonzero(dead & c.confirmed)
         lost = int(np.count_nonzero(unmatched & c.confirmed & ~dead))
-        fresh = np.setdiff1d(high, dets, assume_unique=True)
-        fresh = fresh[scores[fresh] >= p.new_track_score]
+        fresh = np.flatnonzero(high & (det_rows < 0) & (scores >= p.new_track_score))
         start = len(c.ids)
         self._start(t, boxes[fresh], scores[fresh], classes[fresh])
         det_rows[fresh] = np.arange(start, start + len(fresh))
@@ -217,6 +237,14 @@ class Tracker:
         active = np.concatenate([rows, new_confirmed])
         active = active[c.confirmed[active]]
         return FrameTracks(det_rows, active, appeared, gone, lost)
+
+    @staticmethod
+    def _assign(sim: np.ndarray, track_mask: np.ndarray, det_mask: np.ndarray,
+                minimum: float, det_rows: np.ndarray) -> None:
+        tracks, dets = np.flatnonzero(track_mask), np.flatnonzero(det_mask)
+        if len(tracks) and len(dets):
+            r, d = greedy_match(sim[np.ix_(tracks, dets)], minimum)
+            det_rows[dets[d]] = tracks[r]
 
     def _correct(self, t: float, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
                  classes: np.ndarray) -> np.ndarray:
@@ -238,14 +266,23 @@ class Tracker:
         c.score[rows] = scores
         c.best[rows] = np.maximum(c.best[rows], scores)
         c.box[rows] = boxes
-        for r, k, s in zip(rows.tolist(), classes.tolist(), scores.tolist(), strict=True):
-            votes = self._votes[r]
-            votes[k] = votes.get(k, 0.0) + s
-            if votes[k] > votes.get(int(c.label[r]), 0.0):
-                c.label[r] = k
+        votes = self._votes_for(classes)
+        votes[rows, classes] += scores
+        c.label[rows] = votes[rows].argmax(axis=1)
         newly = rows[~c.confirmed[rows] & (c.hits[rows] >= self.params.min_hits)]
         self._confirm(newly)
         return newly
+
+    def _votes_for(self, classes: np.ndarray) -> np.ndarray:
+        """The [tracks, classes] score sums (label voting), widened to the classes seen."""
+        votes = self.cols.extra.get("_votes")
+        width = int(classes.max()) + 1 if len(classes) else 1
+        if votes is None or votes.shape[1] < width:
+            wider = np.zeros((len(self.cols.ids), width))
+            if votes is not None:
+                wider[:, :votes.shape[1]] = votes
+            self.cols.extra["_votes"] = votes = wider
+        return votes
 
     def _confirm(self, rows: np.ndarray) -> None:
         c = self.cols
@@ -264,7 +301,8 @@ class Tracker:
             "hits": np.ones(n, np.int64), "confirmed": np.zeros(n, bool),
             "score": scores.astype(float), "best": scores.astype(float),
             "label": classes.astype(np.int64), "box": boxes.astype(float)})
-        self._votes += [{int(k): float(s)} for k, s in zip(classes, scores, strict=True)]
+        votes = self._votes_for(classes)
+        votes[np.arange(start, start + n), classes] = scores
         if self.params.min_hits <= 1:
             self._confirm(np.arange(start, start + n))
 
@@ -272,7 +310,6 @@ class Tracker:
         if self._dead.any():
             keep = np.flatnonzero(~self._dead)
             self.cols.keep(keep)
-            self._votes = [self._votes[i] for i in keep.tolist()]
         self._dead = np.zeros(len(self.cols.ids), bool)
 
     def live(self) -> int:

@@ -11,24 +11,34 @@ from edged.events.config import ZoneConfig
 
 def inside_polygon(points: np.ndarray, poly: np.ndarray) -> np.ndarray:
     """[n] bool: crossing-number test of ``points`` [n, 2] against ``poly`` [m, 2]."""
-    x, y = points[:, 0:1], points[:, 1:2]
+    return _inside(points, *_edges(poly))
+
+
+def _edges(poly: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per edge: x0, y0, y1 and dx/dy (horizontal edges never straddle, so their slope
+    is never used)."""
     x0, y0 = poly[:, 0], poly[:, 1]
     x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    dy = np.where(y1 == y0, 1.0, y1 - y0)
+    return x0, y0, y1, (x1 - x0) / dy
+
+
+def _inside(points: np.ndarray, x0: np.ndarray, y0: np.ndarray, y1: np.ndarray,
+            slope: np.ndarray) -> np.ndarray:
+    y = points[:, 1:2]
     straddle = (y0 > y) != (y1 > y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xcross = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
-    return np.count_nonzero(straddle & (x < xcross), axis=1) % 2 == 1
+    return np.count_nonzero(straddle & (points[:, 0:1] < x0 + (y - y0) * slope), axis=1) % 2 == 1
 
 
-def edge_distance(points: np.ndarray, poly: np.ndarray) -> np.ndarray:
-    """[n] distance from each point to the polygon's boundary."""
+def edge_distance(points: np.ndarray, poly: np.ndarray,
+                  ends: np.ndarray | None = None) -> np.ndarray:
+    """[n] distance from each point to the polygon's boundary (``ends``: poly rolled by one)."""
     a = poly[None, :, :]
-    b = np.roll(poly, -1, axis=0)[None, :, :]
+    ab = (np.roll(poly, -1, axis=0) if ends is None else ends)[None, :, :] - a
     p = points[:, None, :]
-    ab = b - a
     t = np.clip(np.sum((p - a) * ab, axis=2) / np.maximum(np.sum(ab * ab, axis=2), 1e-12), 0, 1)
-    nearest = a + t[:, :, None] * ab
-    return np.sqrt(np.min(np.sum((p - nearest) ** 2, axis=2), axis=1))
+    off = p - a - t[:, :, None] * ab
+    return np.sqrt(np.min(np.sum(off * off, axis=2), axis=1))
 
 
 class Zone:
@@ -38,6 +48,8 @@ class Zone:
         self.config = config
         self.name = config.name
         self.poly = np.asarray(config.polygon, float)
+        self._edges = _edges(self.poly)
+        self._ends = np.roll(self.poly, -1, axis=0)
         self.current: Counter[str] = Counter()
         self.entered: Counter[str] = Counter()
         self.left: Counter[str] = Counter()
@@ -48,11 +60,11 @@ class Zone:
 
         A point changes state only once it is ``margin`` past the edge, so a box jittering
         on the boundary does not flicker in and out."""
-        inside = inside_polygon(points, self.poly) & eligible
+        inside = _inside(points, *self._edges) & eligible
         flip = inside != member
         if flip.any() and self.config.margin > 0:
             idx = np.flatnonzero(flip)
-            far = edge_distance(points[idx], self.poly) >= self.config.margin
+            far = edge_distance(points[idx], self.poly, self._ends) >= self.config.margin
             flip[idx] = far | ~eligible[idx]
         return flip & inside, flip & member
 
