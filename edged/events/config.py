@@ -31,8 +31,6 @@ def _simple(polygon: list[tuple[float, float]]) -> list[tuple[float, float]]:
     n = len(polygon)
     area2 = sum(polygon[i][0] * polygon[(i + 1) % n][1] - polygon[(i + 1) % n][0] * polygon[i][1]
                 for i in range(n))
-    if abs(area2) < 1e-9:
-        raise ValueError("polygon has no area")
     for i in range(n):
         for j in range(i + 1, n):
             if j == i + 1 or (i == 0 and j == n - 1):
@@ -41,6 +39,8 @@ def _simple(polygon: list[tuple[float, float]]) -> list[tuple[float, float]]:
                 raise ValueError(f"polygon crosses itself: edge {i} ({_pt(polygon[i])}-"
                                  f"{_pt(polygon[(i + 1) % n])}) and edge {j} ({_pt(polygon[j])}-"
                                  f"{_pt(polygon[(j + 1) % n])})")
+    if abs(area2) < 1e-9:
+        raise ValueError("polygon has no area")
     return polygon
 
 
