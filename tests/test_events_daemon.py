@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -104,4 +105,46 @@ def test_typed_events_match_the_tracked_predictions(tmp_path: Path, daemon_facto
     [status] = receive_json(status_sub, 1, timeout=30, topic=b"edged.status")
     s = Status.model_validate(status)
     assert s.events is not None and s.events["lines"]["door"]["in"]["thing"] >= 2
+    assert d.stop() == 0
+
+
+def door_in(d, sub) -> int:
+    [status] = receive_json(sub, 1, timeout=30, topic=b"edged.status")
+    return Status.model_validate(status).events["lines"]["door"]["in"].get("thing", 0)
+
+
+def test_counts_survive_a_reload_that_keeps_zones_and_lines(tmp_path: Path,
+                                                            daemon_factory) -> None:
+    config = events_config(tmp_path)
+    config["publish"] = {"status_interval": 0.2}
+    d = daemon_factory(config, subdir="d")
+    sub = subscribe(d.endpoint, (b"edged.status",))
+    deadline = time.monotonic() + 60
+    while (before := door_in(d, sub)) < 2:
+        assert time.monotonic() < deadline
+    run_id = receive_json(sub, 1, topic=b"edged.status")[0]["run_id"]
+    config["log"] = {"level": "DEBUG"}  # a change that leaves zones and lines alone
+    d.write_config(config)
+    d.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 60
+    while "reloaded" not in d.log():
+        assert time.monotonic() < deadline, d.log()
+        time.sleep(0.1)
+    after = door_in(d, sub)
+    assert after >= before
+    assert receive_json(sub, 1, topic=b"edged.status")[0]["run_id"] == run_id
+    # a changed line starts from 0: its next crossing event says 1 (unchanged it says >= 3)
+    with Subscriber(d.endpoint, (EVENTS_TOPIC,)) as events:
+        config["lines"][0]["points"] = [[0.5, 0.9], [0.5, 0.0]]
+        d.write_config(config)
+        d.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        counted = []
+        while 1 not in counted:
+            assert time.monotonic() < deadline, (counted, d.log())
+            r = events.receive(timeout=5)
+            if r is not None and isinstance(r.message, Event) and r.message.type == \
+                    "line.crossed":
+                counted.append(r.raw["counts"]["in"]["thing"])
+    assert d.log().count("reloaded") == 2
     assert d.stop() == 0
