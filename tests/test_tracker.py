@@ -78,13 +78,13 @@ def test_ids_are_unique_per_run_and_increase() -> None:
     assert distinct == list(range(1, len(distinct) + 1)) and len(distinct) == 5
 
 
-def test_gate_and_penalties() -> None:
+def test_similarity_and_penalties() -> None:
     t = np.array([box(0.5, 0.5)])
     d = np.array([box(0.5, 0.5), box(0.6, 0.5), box(0.95, 0.95), box(0.5, 0.5, 0.3, 0.3)])
     sim = similarity(t, np.array([0]), d, np.array([0, 0, 0, 1]))[0]
     assert sim[0] == pytest.approx(1.0)
     assert -0.25 < sim[1] < 0  # side by side: still linkable
-    assert sim[2] == -np.inf  # far: not even scored
+    assert sim[2] < -0.5  # far
     assert sim[3] < -0.25  # another class and another size
 
 

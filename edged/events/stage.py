@@ -69,15 +69,20 @@ class EventStage:
         self._last_ns = capture_ns
         n = len(dets)
         boxes = np.array([d["box"] for d in dets], float).reshape(n, 4)
-        scores = np.array([d["score"] for d in dets], float)
-        classes = np.array([d["index"] for d in dets], np.int64)
+        scores = np.fromiter((d["score"] for d in dets), float, n)
+        classes = np.fromiter((d["index"] for d in dets), np.int64, n)
         ft, events = self.engine.process(frame_seq, capture_ns, boxes, scores, classes)
         c = self.engine.tracker.cols
-        t = capture_ns / 1e9
-        for d, row in zip(dets, ft.det_rows.tolist(), strict=True):
-            if row >= 0 and c.confirmed[row]:
-                d["track_id"] = int(c.ids[row])
-                d["track_age"] = round(t - float(c.t_first[row]), 3)
+        rows = ft.det_rows
+        has = rows >= 0
+        has[has] = c.confirmed[rows[has]]
+        if has.any():
+            sel = rows[has]
+            ages = np.round(capture_ns / 1e9 - c.t_first[sel], 3).tolist()
+            for k, tid, age in zip(np.flatnonzero(has).tolist(), c.ids[sel].tolist(), ages,
+                                   strict=True):
+                dets[k]["track_id"] = tid
+                dets[k]["track_age"] = age
         for event in events:
             self._send(publisher, event)
 
