@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from edged.events.batch import LineSet, ZoneSet, anchors
 from edged.events.config import LineConfig, TrackConfig, ZoneConfig
 from edged.events.lines import Line
 from edged.events.schema import EVENT_SCHEMA
@@ -26,14 +27,6 @@ def track_params(cfg: TrackConfig) -> TrackerParams:
                          new_track_score=cfg.new_track_score, min_hits=cfg.min_hits)
 
 
-def anchors(state: np.ndarray, kind: str) -> np.ndarray:
-    """[n, 2] anchor points from [n, 4] cx, cy, w, h."""
-    if kind == "center":
-        return state[:, :2].copy()
-    dy = state[:, 3] / 2 if kind == "bottom-center" else -state[:, 3] / 2
-    return np.stack([state[:, 0], state[:, 1] + dy], axis=1)
-
-
 class EventEngine:
     def __init__(self, run_id: str, track: TrackConfig, zones: list[ZoneConfig],
                  lines: list[LineConfig], labels: Labels = None) -> None:
@@ -44,8 +37,6 @@ class EventEngine:
         self.seq = 0
         self.zones: list[Zone] = []
         self.lines: list[Line] = []
-        self._allowed: list[np.ndarray | None] = []
-        self._line_allowed: list[np.ndarray | None] = []
         self.reconfigure(track, zones, lines, labels)
 
     # --- configuration ---------------------------------------------------------------------
@@ -83,8 +74,9 @@ class EventEngine:
             self._remap(name, (len(zones),), dtype, zone_cols[name], zmap)
         self._remap("line_side", (len(lines),), np.int8, line_cols["line_side"], lmap)
         self._remap("line_pt", (len(lines), 2), float, line_cols["line_pt"], lmap)
-        self._allowed = [self._resolve(z.config.labels) for z in self.zones]
-        self._line_allowed = [self._resolve(ln.config.labels) for ln in self.lines]
+        self._zoneset = ZoneSet(self.zones, [self._resolve(z.config.labels) for z in self.zones])
+        self._lineset = LineSet(self.lines, [self._resolve(ln.config.labels)
+                                             for ln in self.lines])
 
     def _remap(self, name: str, shape: tuple[int, ...], dtype: type, old: np.ndarray | None,
                mapping: list[int]) -> None:
@@ -116,10 +108,10 @@ class EventEngine:
         ctx = (frame_seq, capture_ns, t)
         events = [self._event(ctx, "object.appeared", r) for r in ft.appeared.tolist()]
         if len(ft.active) and self.zones:
-            events += self._zones(ctx, ft.active)
+            events += self._zones(ctx, ft.active, anchors(self.tracker.cols.state[ft.active]))
         if self.lines:  # tentative tracks too: a crossing right after appearing counts
             seen = ft.det_rows[ft.det_rows >= 0]
-            events += self._lines(ctx, seen)
+            events += self._lines(ctx, seen, anchors(self.tracker.cols.state[seen]))
         for r in ft.gone.tolist():
             events += self._leave_all(ctx, r)
             events.append(self._event(ctx, "object.gone", r))
@@ -145,44 +137,43 @@ class EventEngine:
                 "box": [round(float(v), 5) for v in c.box[row]],
                 "age_s": round(ctx[2] - float(c.t_first[row]), 3), **extra}
 
-    def _eligible(self, allowed: np.ndarray | None, rows: np.ndarray,
-                  min_score: float = 0.0) -> np.ndarray:
-        c = self.tracker.cols
-        ok = c.best[rows] >= min_score if min_score > 0 else np.ones(len(rows), bool)
-        if allowed is None:
-            return ok
-        return ok & allowed[np.minimum(c.label[rows], len(allowed) - 1)]
-
-    def _zones(self, ctx: tuple[int, int, float], rows: np.ndarray) -> list[dict[str, Any]]:
-        c, t = self.tracker.cols, ctx[2]
+    def _zones(self, ctx: tuple[int, int, float], rows: np.ndarray,
+               pts: np.ndarray) -> list[dict[str, Any]]:
+        c, t, zs = self.tracker.cols, ctx[2], self._zoneset
         member, since, loitered = (c.extra["zone_in"], c.extra["zone_t"], c.extra["loitered"])
-        events = []
-        state = c.state[rows]
-        points: dict[str, np.ndarray] = {}
-        for zi, zone in enumerate(self.zones):
-            kind = zone.config.anchor
-            pts = points.get(kind)
-            if pts is None:
-                pts = points[kind] = anchors(state, kind)
-            ok = self._eligible(self._allowed[zi], rows, zone.config.min_score)
-            entering, leaving = zone.changes(pts, ok, member[rows, zi])
-            for r in rows[entering].tolist():
-                member[r, zi], since[r, zi], loitered[r, zi] = True, t, False
-                label = self._label(r)
-                zone.current[label] += 1
-                zone.entered[label] += 1
-                events.append(self._event(ctx, "zone.entered", r, zone=zone.name,
-                                          counts=zone.counts()))
-            for r in rows[leaving].tolist():
-                events.append(self._leave(ctx, r, zi))
-            loiter = zone.config.loiter_s
-            if loiter is not None:
-                due = rows[member[rows, zi] & ~loitered[rows, zi] & (t - since[rows, zi] >= loiter)]
-                for r in due.tolist():
-                    loitered[r, zi] = True
-                    events.append(self._event(ctx, "zone.loitering", r, zone=zone.name,
-                                              dwell_s=round(t - since[r, zi], 3)))
+        was = member[rows]
+        ok = zs.eligible(c.label[rows], c.best[rows])
+        target = zs.inside(pts) & ok
+        flip = target != was
+        events: list[dict[str, Any]] = []
+        if flip.any():
+            ri, zi = np.nonzero(flip)
+            keep = zs.far(pts, ri, zi) | ~ok[ri, zi]
+            ri, zi = ri[keep], zi[keep]
+            order = np.lexsort((~target[ri, zi], zi))  # by zone: entries, then exits
+            for k, z in zip(ri[order].tolist(), zi[order].tolist(), strict=True):
+                r = int(rows[k])
+                if target[k, z]:
+                    events.append(self._enter(ctx, r, z))
+                else:
+                    events.append(self._leave(ctx, r, z))
+        due = member[rows] & ~loitered[rows] & (t - since[rows] >= zs.loiter)
+        if due.any():
+            for k, z in zip(*(x.tolist() for x in np.nonzero(due)), strict=True):
+                r = int(rows[k])
+                loitered[r, z] = True
+                events.append(self._event(ctx, "zone.loitering", r, zone=self.zones[z].name,
+                                          dwell_s=round(t - since[r, z], 3)))
         return events
+
+    def _enter(self, ctx: tuple[int, int, float], r: int, zi: int) -> dict[str, Any]:
+        c, zone = self.tracker.cols, self.zones[zi]
+        c.extra["zone_in"][r, zi], c.extra["zone_t"][r, zi] = True, ctx[2]
+        c.extra["loitered"][r, zi] = False
+        label = self._label(r)
+        zone.current[label] += 1
+        zone.entered[label] += 1
+        return self._event(ctx, "zone.entered", r, zone=zone.name, counts=zone.counts())
 
     def _leave(self, ctx: tuple[int, int, float], r: int, zi: int) -> dict[str, Any]:
         c, zone = self.tracker.cols, self.zones[zi]
@@ -199,33 +190,28 @@ class EventEngine:
         inside = np.flatnonzero(self.tracker.cols.extra["zone_in"][r])
         return [self._leave(ctx, r, int(zi)) for zi in inside.tolist()]
 
-    def _lines(self, ctx: tuple[int, int, float], rows: np.ndarray) -> list[dict[str, Any]]:
-        c = self.tracker.cols
+    def _lines(self, ctx: tuple[int, int, float], rows: np.ndarray,
+               pts: np.ndarray) -> list[dict[str, Any]]:
+        c, ls = self.tracker.cols, self._lineset
         side, last = c.extra["line_side"], c.extra["line_pt"]
-        events = []
-        state = c.state[rows]
-        points: dict[str, np.ndarray] = {}
-        for li, line in enumerate(self.lines):
-            kind = line.config.anchor
-            pts = points.get(kind)
-            if pts is None:
-                pts = points[kind] = anchors(state, kind)
-            now = line.sides(pts)
-            prev = side[rows, li]
-            flip = (now != 0) & (prev != 0) & (now != prev) & c.confirmed[rows]
-            flip &= self._eligible(self._line_allowed[li], rows)
-            if flip.any():
-                idx = np.flatnonzero(flip)
-                flip[idx] = line.within(last[rows[idx], li], pts[idx])
-            for k in np.flatnonzero(flip).tolist():
-                r = int(rows[k])
-                direction = "in" if now[k] > 0 else "out"
+        p = ls.points(pts)
+        now = ls.sides(p)
+        prev = side[rows]
+        flip = (now != 0) & (prev != 0) & (now != prev)
+        events: list[dict[str, Any]] = []
+        if flip.any():
+            flip &= c.confirmed[rows][:, None] & ls.eligible(c.label[rows], c.best[rows])
+            ri, li = np.nonzero(flip)
+            crossed = ls.within(last[rows[ri], li], p[ri, li], li)
+            for k, j in zip(ri[crossed].tolist(), li[crossed].tolist(), strict=True):
+                r, line = int(rows[k]), self.lines[j]
+                direction = "in" if now[k, j] > 0 else "out"
                 line.crossed[direction][self._label(r)] += 1
                 events.append(self._event(ctx, "line.crossed", r, line=line.name,
                                           direction=direction, counts=line.counts()))
-            settled = now != 0
-            side[rows[settled], li] = now[settled]
-            last[rows[settled], li] = pts[settled]
+        settled = now != 0
+        side[rows] = np.where(settled, now, prev)
+        last[rows] = np.where(settled[:, :, None], p, last[rows])
         return events
 
     # --- counts ----------------------------------------------------------------------------

@@ -23,12 +23,6 @@ class Line:
         self.dir = d
         self.crossed: dict[str, Counter[str]] = {"in": Counter(), "out": Counter()}
 
-    def sides(self, points: np.ndarray) -> np.ndarray:
-        """[n] int8: +1 clearly on the in side, -1 clearly on the out side, 0 too close."""
-        s = (points - self.p1) @ self.normal
-        m = self.config.margin
-        return np.where(s > m, 1, np.where(s < -m, -1, 0)).astype(np.int8)
-
     def within(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """[n] bool: the path a -> b meets the line between p1 and p2 (not its extension)."""
         sa = (a - self.p1) @ self.normal

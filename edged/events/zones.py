@@ -1,4 +1,4 @@
-"""Polygon zones: which anchors are inside, with hysteresis at the edge, and their counts."""
+"""Polygon zones: geometry (inside, distance to the edge) and running counts."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from edged.events.config import ZoneConfig
 
 def inside_polygon(points: np.ndarray, poly: np.ndarray) -> np.ndarray:
     """[n] bool: crossing-number test of ``points`` [n, 2] against ``poly`` [m, 2]."""
-    return _inside(points, *_edges(poly))
+    return _inside(points, *edges(poly))
 
 
-def _edges(poly: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def edges(poly: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per edge: x0, y0, y1 and dx/dy (horizontal edges never straddle, so their slope
     is never used)."""
     x0, y0 = poly[:, 0], poly[:, 1]
@@ -48,25 +48,10 @@ class Zone:
         self.config = config
         self.name = config.name
         self.poly = np.asarray(config.polygon, float)
-        self._edges = _edges(self.poly)
-        self._ends = np.roll(self.poly, -1, axis=0)
+        self.ends = np.roll(self.poly, -1, axis=0)
         self.current: Counter[str] = Counter()
         self.entered: Counter[str] = Counter()
         self.left: Counter[str] = Counter()
-
-    def changes(self, points: np.ndarray, eligible: np.ndarray,
-                member: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(entering, leaving) masks over ``points``; ``member`` = inside until now.
-
-        A point changes state only once it is ``margin`` past the edge, so a box jittering
-        on the boundary does not flicker in and out."""
-        inside = _inside(points, *self._edges) & eligible
-        flip = inside != member
-        if flip.any() and self.config.margin > 0:
-            idx = np.flatnonzero(flip)
-            far = edge_distance(points[idx], self.poly, self._ends) >= self.config.margin
-            flip[idx] = far | ~eligible[idx]
-        return flip & inside, flip & member
 
     def counts(self) -> dict[str, dict[str, int]]:
         return {"count": _plain(self.current), "entered": _plain(self.entered),
