@@ -53,6 +53,11 @@ class EventStage:
             self.engine = None
             return
         labels = decoder_labels(decoder)
+        filters = [z.labels for z in config.zones] + [ln.labels for ln in config.lines]
+        named = [n for f in filters for n in f or [] if not n.isdigit()]
+        if labels is None and named:
+            log.warning("the model has no labels: label filters %s match nothing (use class "
+                        "indices, or set model.labels)", sorted(set(named)))
         if self.engine is None:
             self.engine = EventEngine(self.run_id, config.track, config.zones, config.lines,
                                       labels)
