@@ -108,8 +108,8 @@ class Subscriber:
                 yield r.message
 
     def events(self) -> Iterator[Event | Counts]:
-        """Typed events (subscribe to EVENTS_TOPIC); a Counts message first, then on each
-        new subscriber."""
+        """Typed events (subscribe to EVENTS_TOPIC), and a Counts message soon after joining
+        (it includes every event with a lower seq) and whenever another subscriber joins."""
         for r in self:
             if isinstance(r.message, (Event, Counts)):
                 yield r.message
