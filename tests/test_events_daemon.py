@@ -90,14 +90,15 @@ def test_typed_events_match_the_tracked_predictions(tmp_path: Path, daemon_facto
     assert crossings[1].track_id > crossings[0].track_id  # each pass is a new object
     assert [e.seq for e in got] == list(range(got[0].seq, got[0].seq + len(got)))
     # the prediction of the crossing frame carries the same track id
-    by_frame = {}
-    while preds.poll(100):
-        m = json.loads(preds.recv_multipart()[1])
-        by_frame[m["frame_seq"]] = m
-    m = by_frame.get(crossings[1].frame_seq)
-    if m is not None:
-        [det] = m["detections"]
-        assert det["track_id"] == crossings[1].track_id and det["track_age"] >= 0
+    target, m = crossings[1].frame_seq, None
+    deadline = time.monotonic() + 30
+    while m is None and time.monotonic() < deadline and preds.poll(5000):
+        pred = json.loads(preds.recv_multipart()[1])
+        if pred["frame_seq"] >= target:
+            m = pred if pred["frame_seq"] == target else {}
+    assert m, "the prediction of the crossing frame"
+    [det] = m["detections"]
+    assert det["track_id"] == crossings[1].track_id and det["track_age"] >= 0
     # gone after max_age_s without the square in that place; zone.left comes first
     types = [(e.type, e.track_id) for e in got if isinstance(e, Event)]
     first = crossings[0].track_id
