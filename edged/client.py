@@ -20,17 +20,19 @@ from typing import Any
 
 import zmq
 
+from edged.events.schema import Counts, Event
 from edged.messages import Prediction, Status
 
 DEFAULT_ENDPOINT = "ipc:///run/edged/predictions.sock"
 DEFAULT_TOPIC = "edged.predictions"
 STATUS_TOPIC = "edged.status"
+EVENTS_TOPIC = "edged.events"  # edged.event/1: tracks, zones, lines (docs/events.md)
 
 
 @dataclass
 class Received:
     topic: str
-    message: Prediction | Status
+    message: Prediction | Status | Event | Counts
     raw: dict[str, Any]
     gap: int = 0  # messages missed just before this one (same run)
     restarted: bool = False  # run_id changed: the daemon restarted; seq starts over
@@ -83,11 +85,13 @@ class Subscriber:
         topic = frames[0].decode()
         raw = json.loads(frames[1])
         schema = str(raw.get("schema", ""))
-        msg: Prediction | Status
+        msg: Prediction | Status | Event | Counts
         msg = Status.model_validate(raw) if schema.startswith("edged.status/") \
-            else Prediction.model_validate(raw)
+            else Prediction.model_validate(raw) if not schema.startswith("edged.event/") \
+            else Counts.model_validate(raw) if raw.get("type") == "counts" \
+            else Event.model_validate(raw)
         gap, restarted = 0, False
-        if isinstance(msg, Prediction):
+        if isinstance(msg, (Prediction, Event, Counts)):
             tracker = self.trackers.setdefault(topic, GapTracker())
             gap, restarted = tracker.observe(msg.run_id, msg.seq)
         return Received(topic, msg, raw, gap, restarted, tuple(frames[2:]))
@@ -101,6 +105,13 @@ class Subscriber:
     def predictions(self) -> Iterator[Prediction]:
         for r in self:
             if isinstance(r.message, Prediction):
+                yield r.message
+
+    def events(self) -> Iterator[Event | Counts]:
+        """Typed events (subscribe to EVENTS_TOPIC), and a Counts message soon after joining
+        (it includes every event with a lower seq) and whenever another subscriber joins."""
+        for r in self:
+            if isinstance(r.message, (Event, Counts)):
                 yield r.message
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from edged.endpoints import check_endpoint, next_port
 from edged.errors import ConfigError
+from edged.events.config import Lines, TrackConfig, Zones
 from edged.labels import MAX_BYTES as LABELS_MAX_BYTES
 from edged.mqtt.config import MqttConfig
 from edged.safefile import MB, FileRefused, check_regular, describe_size, read_regular
@@ -141,6 +142,9 @@ class Config(StrictModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    track: TrackConfig = Field(default_factory=TrackConfig)
+    zones: Zones = Field(default_factory=list)
+    lines: Lines = Field(default_factory=list)
     mqtt: MqttConfig | None = Field(None, description="edged mqtt: the broker bridge")
     web: WebConfig | None = Field(None, description="edged web: preview page and metrics")
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from edged.config import Config, load_config
 from edged.errors import EX_SOFTWARE, ConfigError, EdgedError
+from edged.events.stage import EventStage
 from edged.framepub import FramePublisher, frames_endpoint
 from edged.frames import monotonic_ns
 from edged.labels import read_label_file
@@ -100,6 +101,7 @@ class Daemon:
         self._builder: PredictionBuilder | None = None
         self.frame_publisher: FramePublisher | None = None
         self.tpu = EdgeTpuSupervisor(self)
+        self.events = EventStage(self.run_id)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -156,6 +158,7 @@ class Daemon:
                                           runner.describe())
         self.health.set("running")
         cfg = self.config
+        self.events.configure(cfg, decoder)
         self._start_frame_publisher(runner.input_size)
         self.pipeline = Pipeline(
             source, runner, decoder, self._emit, self._on_publish_idle, self.stats,
@@ -270,6 +273,7 @@ class Daemon:
         model_changed = new.model != old.model or new.publish.masks != old.publish.masks
         runner, decoder, labels = build_model_parts(new) if model_changed else \
             (self.parts.runner, self.parts.decoder, self.parts.labels)
+        self.events.check(new, decoder)
         source = build_source(new.source) if new.source != old.source or model_changed \
             else self.parts.source
         if self.pipeline is not None:
@@ -291,6 +295,7 @@ class Daemon:
         extra = {k: fields.pop(k) for k in side}
         seq = self._seq
         self._seq += 1
+        self.events.observe(self.publisher, item.frame_seq, item.capture_ns, fields)
         publish_ns = monotonic_ns()
         post_ms = (time.perf_counter() - t0) * 1e3
         total_ms = (publish_ns - item.capture_ns) / 1e6
@@ -314,6 +319,7 @@ class Daemon:
     def _on_publish_idle(self) -> None:
         assert self.publisher is not None
         joined = self.publisher.service()
+        self.events.on_idle(self.publisher)
         now = time.monotonic()
         if joined or now >= self._next_status or self.health.changed.is_set():
             self.health.changed.clear()
@@ -336,6 +342,7 @@ class Daemon:
             "model": parts.runner.describe() if parts else {},
             "labels": parts.labels if parts else None,
             "temperature_c": cpu_temperature(),
+            "events": self.events.counts(),
         }
 
     def _status_payload(self) -> bytes:

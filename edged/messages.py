@@ -49,6 +49,8 @@ class Detection(_Open):
     score: float
     box: tuple[float, float, float, float] = Field(
         description="[xmin, ymin, xmax, ymax], normalized to the original frame")
+    track_id: int | None = Field(None, description="tracking (track.enabled): the object's id")
+    track_age: float | None = Field(None, description="seconds since the track was first seen")
 
 
 class Keypoint(_Open):
@@ -109,6 +111,8 @@ class Status(_Open):
                                "metadata:MODEL:MEMBER (packed in the .tflite), or null")
     reason: str | None = Field(None, description="why degraded, when it is")
     temperature_c: float | None = Field(None, description="CPU temperature, where exposed")
+    events: dict[str, Any] | None = Field(None, description="tracking: zone and line counts "
+                                          "(as the edged.events counts message)")
 
 
 def json_schema() -> dict[str, Any]:

@@ -24,6 +24,8 @@ from edged.errors import PublishError
 from edged.security import CurveServer
 from edged.xpub import GuardedXPub
 
+EVENTS_TOPIC = b"edged.events"
+
 log = logging.getLogger("edged.publish")
 
 
@@ -219,7 +221,9 @@ class Publisher:
         self._bound: BoundEndpoint | None = None
         self.status_topic = config.status_topic.encode()
         topic = config.topic.encode()
-        self.topics = (topic, topic + b".mask", self.status_topic)
+        # edged.events: tracking events (edged/events) go out on this socket too
+        self.topics = (topic, topic + b".mask", self.status_topic, EVENTS_TOPIC)
+        self.joined: list[bytes] = []  # subscription prefixes since the daemon last looked
 
     @property
     def subscribers(self) -> int:
@@ -263,7 +267,10 @@ class Publisher:
         so a late joiner need not wait a whole status interval (the slow-joiner problem).
         """
         assert self._bound is not None
-        return self._bound.xpub.service(watch=self.status_topic)
+        wants_status = self._bound.xpub.service(watch=self.status_topic)
+        taken = self._bound.xpub.take_subscribed()
+        self.joined.extend(taken[:max(0, 64 - len(self.joined))])
+        return wants_status
 
     def guard_counts(self) -> dict[str, int]:
         """Refused subscriptions and dropped peers, for the status message."""

@@ -188,6 +188,7 @@ class GuardedXPub:
         self._last_check = time.monotonic()
         self._invalid_since_check = 0
         self._invalid_total = 0
+        self._subscribed: list[bytes] = []
 
     @staticmethod
     def configure(sock: zmq.Socket, hwm: int, linger_ms: int) -> None:
@@ -225,8 +226,15 @@ class GuardedXPub:
                 continue
             self.socket.setsockopt(zmq.SUBSCRIBE if kind == b"\x01" else zmq.UNSUBSCRIBE, topic)
             joined |= kind == b"\x01" and watch is not None and watch.startswith(topic)
+            if kind == b"\x01" and len(self._subscribed) < 64:
+                self._subscribed.append(topic)
         self._maybe_check()
         return joined
+
+    def take_subscribed(self) -> list[bytes]:
+        """Valid subscriptions applied since the last call (at most 64)."""
+        out, self._subscribed = self._subscribed, []
+        return out
 
     def _connections(self) -> None:
         while self._monitor.poll(0):

@@ -6,6 +6,7 @@ import sys
 
 from edged.config import load_config
 from edged.errors import ConfigError
+from edged.events.check import check_config_file
 from edged.plan import plan_for_config
 from edged.preflight import PreflightError, preflight
 
@@ -21,6 +22,8 @@ def run(args: argparse.Namespace) -> int:
     labels and key checks run does before its pipeline starts."""
     try:
         config = load_config(args.config)
+        if errors := check_config_file(config, args.config):
+            raise ConfigError(errors, args.config)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return exc.exit_code

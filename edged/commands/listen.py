@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edged.client import DEFAULT_ENDPOINT, DEFAULT_TOPIC, Received, Subscriber
+from edged.client import DEFAULT_ENDPOINT, DEFAULT_TOPIC, EVENTS_TOPIC, Received, Subscriber
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -16,6 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=0,
                    help="give up after this many seconds without a message (0 = wait forever)")
     p.add_argument("--json", action="store_true", help="print each message as one JSON line")
+    p.add_argument("--events", action="store_true",
+                   help=f"print tracking events and counts ({EVENTS_TOPIC}) instead of "
+                        "predictions (with --topic: as well as those topics)")
     p.add_argument("--curve-server-key", type=Path, help="the daemon's public key file (.key)")
     p.add_argument("--curve-key", type=Path, help="this client's secret key file (.key_secret)")
 
@@ -49,8 +52,35 @@ def _describe_task(raw: dict[str, Any]) -> str:
     return raw.get("task", "?")
 
 
+def _sum(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "0"
+
+
+def format_counts(raw: dict[str, Any]) -> str:
+    zones = "; ".join(f"{name}: {_sum(z['count'])} inside (entered {_sum(z['entered'])}, "
+                      f"left {_sum(z['left'])})" for name, z in raw["zones"].items())
+    lines = "; ".join(f"{name}: in {_sum(ln['in'])}, out {_sum(ln['out'])}"
+                      for name, ln in raw["lines"].items())
+    return (f"[counts] {raw['tracks']} tracks" + (f"  zones {zones}" if zones else "")
+            + (f"  lines {lines}" if lines else ""))
+
+
+def format_event(raw: dict[str, Any]) -> str:
+    if raw.get("type") == "counts":
+        return format_counts(raw)
+    where = raw.get("zone") or raw.get("line") or ""
+    what = f"{raw['type']:<15} {where + ' ' + raw['direction'] if raw.get('direction') else where}"
+    extra = f"  after {raw['dwell_s']:.1f}s" if raw.get("dwell_s") is not None else ""
+    box = ", ".join(f"{v:.2f}" for v in raw["box"])
+    return (f"[event] seq {raw['seq']:>5}  frame {raw['frame_seq']:>6}  {what:<28} track "
+            f"{raw['track_id']:>4} {raw['label'] or raw['index']} {raw['score']:.2f} "
+            f"[{box}]{extra}")
+
+
 def format_message(r: Received) -> str:
     raw = r.raw
+    if raw.get("schema", "").startswith("edged.event/"):
+        return format_event(raw) + (f"  [gap: {r.gap} lost]" if r.gap else "")
     if raw.get("schema", "").startswith("edged.status/"):
         return (f"[status] {raw['state']}  in {raw['fps_in']} fps, out {raw['fps_out']} fps, "
                 f"{raw['subscribers']} subscribers, dropped {raw['dropped']}")
@@ -65,7 +95,8 @@ def format_message(r: Received) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    topics = tuple(args.topic or [DEFAULT_TOPIC])
+    topics = tuple(args.topic or ([] if args.events else [DEFAULT_TOPIC]))
+    topics += (EVENTS_TOPIC,) if args.events else ()
     received = 0
     with Subscriber(args.endpoint, topics, curve=curve_option(args)) as sub:
         while not args.count or received < args.count:
