@@ -269,6 +269,12 @@ def test_ten_bridges_share_a_broker_with_disjoint_topics(
     fake.status()
     wait_for(lambda: all(rec.last(f"edged/{d}/availability") == b"online" for d in ids), 60,
              "ten devices online")
+
+    def configs() -> list[bytes]:
+        with rec.lock:
+            return [p for t, p, _r in rec.messages if t.startswith("homeassistant/") and p]
+
+    wait_for(lambda: len(configs()) >= 10 * 6, 60, "every device's discovery configs")
     for t in rec.topics_seen():
         if t.startswith("edged/"):
             assert t.split("/")[1] in ids
