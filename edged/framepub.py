@@ -9,15 +9,18 @@ where ``seq`` is the prediction's; the image is the model input as the model saw
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import zmq
 
+from edged.errors import PublishError
 from edged.handoff import Closed, Handoff
 
 log = logging.getLogger("edged.frames")
@@ -51,14 +54,18 @@ class FramePublisher:
         self._thread = threading.Thread(target=self._run, name="edged-frames", daemon=True)
 
     def start(self) -> None:
+        """Start the thread; PublishError if its socket cannot be bound."""
         self._thread.start()
         self._bound.wait(5)
         if self._error:
-            log.error("frames: %s", self._error)
+            self._thread.join(1)
+            raise PublishError(f"publish.frames: {self._error}")
 
     def offer(self, image: np.ndarray, header: dict[str, int | str]) -> None:
         """Called by the publish thread: copy the image and move on."""
         job = self.jobs.acquire()
+        if job.image.shape != image.shape:  # a reload changed the model input size
+            job.image = np.empty_like(image)
         np.copyto(job.image, image)
         job.header = header
         self.jobs.put(job)
@@ -67,13 +74,20 @@ class FramePublisher:
         sock = self.context.socket(zmq.PUB)
         sock.setsockopt(zmq.SNDHWM, self.hwm)
         sock.setsockopt(zmq.LINGER, 0)
-        try:
-            sock.bind(self.endpoint)
-        except zmq.ZMQError as exc:
-            self._error = f"cannot bind {self.endpoint}: {exc.strerror}"
-            self._bound.set()
-            sock.close()
-            return
+        deadline = time.monotonic() + 3.0
+        while True:
+            try:
+                sock.bind(self.endpoint)
+                break
+            except zmq.ZMQError as exc:
+                # a tcp port closed a moment ago (a reload) is freed asynchronously by ZeroMQ
+                if exc.errno == errno.EADDRINUSE and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                self._error = f"cannot bind {self.endpoint}: {exc.strerror}"
+                self._bound.set()
+                sock.close(linger=0)
+                return
         self._bound.set()
         log.info("frames on %s", self.endpoint)
         buf = io.BytesIO()
