@@ -34,6 +34,7 @@ from edged.pipeline import Health, Pipeline
 from edged.publisher import Publisher
 from edged.runtime.loader import load_model
 from edged.runtime.model import ModelRunner
+from edged.security import load_keypair
 from edged.sources import build_source
 from edged.sources.base import Source
 from edged.stats import Stats
@@ -72,7 +73,9 @@ class Sockets:
         if self.frames is not None:
             self.frames.stop()
         self.publisher.close()
-        self.context.term()  # after every socket in it closed; waits at most linger_ms
+        # every socket in it is closed by now; destroy (not term) so that one a failed
+        # bind left behind can never block us
+        self.context.destroy(linger=self.publisher.config.linger_ms)
 
 
 @dataclass
@@ -225,6 +228,8 @@ class Supervisor:
             addresses = {old_pub.endpoint, self.sockets.frames_at}
             if new_pub.endpoint in addresses or frames_at in addresses:
                 staged.rebind = True  # cannot be bound beside the old one
+                if new_pub.curve is not None:  # what can be checked before the stop
+                    load_keypair(new_pub.curve.secret_key_file)
             else:
                 staged.sockets = self._new_sockets(new_pub, size)
         elif frames_at != self.sockets.frames_at and frames_at is not None:
@@ -307,7 +312,7 @@ class Supervisor:
             frames = self._new_frames(context, frames_at, pub, size) if frames_at else None
         except BaseException:
             publisher.close()
-            context.term()
+            context.destroy(linger=0)
             raise
         return Sockets(context, publisher, frames, frames_at)
 
