@@ -225,8 +225,8 @@ class Supervisor:
         size = staged.parts.runner.input_size
         frames_at = wanted_frames_endpoint(new_pub)
         if socket_settings(new_pub) != socket_settings(old_pub):
-            addresses = {old_pub.endpoint, self.sockets.frames_at}
-            if new_pub.endpoint in addresses or frames_at in addresses:
+            taken = {old_pub.endpoint, self.sockets.frames_at} - {None}
+            if taken & {new_pub.endpoint, frames_at}:
                 staged.rebind = True  # cannot be bound beside the old one
                 if new_pub.curve is not None:  # what can be checked before the stop
                     load_keypair(new_pub.curve.secret_key_file)
