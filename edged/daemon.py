@@ -184,9 +184,11 @@ class Daemon:
             if self.config_path is None:
                 raise ConfigError(["no config file to reload (started without --config)"])
             new = load_config(self.config_path)
-            self.parts.reload(new)
-            self.tpu.retry.initial_s = new.model.edgetpu_retry_s
-            log.info("reloaded %s", self.config_path)
+            if self.parts.reload(new):
+                self.tpu.retry.initial_s = new.model.edgetpu_retry_s
+                log.info("reloaded %s", self.config_path)
+            else:
+                log.info("reloaded %s: nothing changed", self.config_path)
         except EdgedError as exc:
             if self.health.fatal:  # the old sockets could not be bound again either
                 log.error("reload failed and the previous config could not be restored: %s",

@@ -19,6 +19,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import zmq
@@ -107,6 +108,19 @@ def build_model_parts(config: Config) -> tuple[ModelRunner, Decoder, str | None]
     return runner, decoder, label_source
 
 
+def model_files(config: Config) -> tuple[tuple[int, int, int] | None, ...]:
+    """Identity of the files a model load reads: a file replaced in place under the same
+    name (an updated model, then ``systemctl reload``) counts as a change."""
+    def ident(path: Path | None) -> tuple[int, int, int] | None:
+        try:
+            st = path.stat() if path is not None else None
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size) if st else None
+    m = config.model
+    return ident(config.model_path), ident(m.edgetpu_path), ident(m.labels)
+
+
 def wanted_frames_endpoint(pub: PublishConfig) -> str | None:
     if not pub.frames:
         return None
@@ -126,10 +140,12 @@ class Supervisor:
         self.sockets: Sockets | None = None
         self.pipeline: Pipeline | None = None
         self._frames = itertools.count()
+        self._files: tuple[tuple[int, int, int] | None, ...] = ()
 
     # --- first start -----------------------------------------------------------------------
 
     def load(self) -> None:
+        self._files = model_files(self.config)
         runner, decoder, labels = build_model_parts(self.config)
         self.parts = Parts(runner, decoder, build_source(self.config.source), labels)
 
@@ -186,22 +202,28 @@ class Supervisor:
             self.health.await_inference(self.health.state, self.health.reason)
         self._start_pipeline()
 
-    def reload(self, new: Config) -> None:
-        """Apply ``new``; on EdgedError the old config still runs, untouched."""
+    def reload(self, new: Config) -> bool:
+        """Apply ``new``; on EdgedError the old config still runs, untouched. False when
+        nothing changed (the running pipeline is left alone)."""
+        if new == self.config and model_files(new) == self._files:
+            return False
         staged = self._stage(new)
         try:
             self._commit(staged)
         except EdgedError:
             self._discard(staged)
             raise
+        return True
 
     def _stage(self, new: Config) -> Staged:
         """Build, load and bind what ``new`` needs, beside the running parts."""
         old, parts = self.config, self.parts
         assert parts is not None and self.sockets is not None
         staged = Staged(new, parts)
+        files = model_files(new)
         try:
-            if new.model != old.model or new.publish.masks != old.publish.masks:
+            if new.model != old.model or new.publish.masks != old.publish.masks or \
+                    files != self._files:
                 runner, decoder, labels = build_model_parts(new)
                 staged.parts = Parts(runner, decoder, parts.source, labels)
             if new.source != old.source:
@@ -252,6 +274,7 @@ class Supervisor:
                 self._restore(old_config, exc)
                 raise
         self.config, self.parts = staged.config, staged.parts
+        self._files = model_files(staged.config)
         if staged.sockets is not None:
             self.sockets = staged.sockets
             if not staged.rebind:
