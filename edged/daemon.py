@@ -189,7 +189,8 @@ class Daemon:
                 log.info("reloaded %s", self.config_path)
             else:
                 log.info("reloaded %s: nothing changed", self.config_path)
-        except EdgedError as exc:
+        except (EdgedError, RecursionError, MemoryError) as exc:
+            # RecursionError/MemoryError: a hostile YAML must not kill the running daemon
             if self.health.fatal:  # the old sockets could not be bound again either
                 log.error("reload failed and the previous config could not be restored: %s",
                           exc)

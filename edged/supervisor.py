@@ -263,7 +263,7 @@ class Supervisor:
 
     def _commit(self, staged: Staged) -> None:
         assert self.sockets is not None
-        old_config, old_parts, old_sockets = self.config, self.parts, self.sockets
+        old_config, old_sockets = self.config, self.sockets
         self._stop_pipeline()
         if staged.rebind:
             old_sockets.close()
@@ -281,8 +281,6 @@ class Supervisor:
                 old_sockets.close()  # threads joined: nothing uses them any more
         else:
             self._keep_sockets(staged)
-        if old_parts is not None and old_parts.source is not staged.parts.source:
-            old_parts.source.close()
         logging.getLogger("edged").setLevel(staged.config.log.level)
         self.health.await_inference("starting", "reloaded: waiting for the first frame")
         self._start_pipeline(source_open=any(s is staged.parts.source for s in staged.opened))

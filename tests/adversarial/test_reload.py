@@ -93,7 +93,8 @@ def assert_gap_free(msgs: list[dict]) -> None:
     assert len({m["run_id"] for m in msgs}) == 1
 
 
-@pytest.mark.parametrize("kind", ["port-in-use", "missing-curve-key", "bad-model", "bad-yaml"])
+@pytest.mark.parametrize("kind", ["port-in-use", "missing-curve-key", "bad-model", "bad-yaml",
+                                  "nested-yaml"])
 def test_failed_reload_keeps_the_old_config_publishing_without_a_gap(
         kind: str, testdata: Path, tmp_path: Path, daemon_factory) -> None:
     port = free_ports()
@@ -121,6 +122,8 @@ def test_failed_reload_keeps_the_old_config_publishing_without_a_gap(
     d.write_config(new)
     if kind == "bad-yaml":
         d.config_path.write_text("model: [unclosed\n")
+    elif kind == "nested-yaml":  # 10,000 levels: once a RecursionError that killed the daemon
+        d.config_path.write_text("model: " + "[" * 10_000 + "]" * 10_000 + "\n")
     d.signal(signal.SIGHUP)
     during = collect_until(sub, lambda: "reload failed" in d.log())
     after = receive_json(sub, 10, timeout=60)
