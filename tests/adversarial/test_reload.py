@@ -87,6 +87,14 @@ def collect_until(sub: zmq.Socket, done, timeout: float = 60.0) -> list[dict]:
     return out
 
 
+def receive(d, sub: zmq.Socket, count: int, timeout: float = 90.0) -> list[dict]:
+    """receive_json, failing with the daemon's exit code and log (the tmp dir may be gone)."""
+    try:
+        return receive_json(sub, count, timeout=timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; daemon exit {d.proc.poll()}; log:\n{d.log()}") from None
+
+
 def assert_gap_free(msgs: list[dict]) -> None:
     seqs = [m["seq"] for m in msgs]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
@@ -102,7 +110,7 @@ def test_failed_reload_keeps_the_old_config_publishing_without_a_gap(
     d = daemon_factory(config, subdir="d")
     guard = RssGuard(d.proc.pid)
     sub = subscribe(d.endpoint, hwm=100_000)
-    before = receive_json(sub, 3, timeout=60)
+    before = receive(d, sub, 3)
     blocker = None
     new = json.loads(json.dumps(config))
     if kind == "port-in-use":
@@ -126,7 +134,7 @@ def test_failed_reload_keeps_the_old_config_publishing_without_a_gap(
         d.config_path.write_text("model: " + "[" * 10_000 + "]" * 10_000 + "\n")
     d.signal(signal.SIGHUP)
     during = collect_until(sub, lambda: "reload failed" in d.log())
-    after = receive_json(sub, 10, timeout=60)
+    after = receive(d, sub, 10)
     log = d.log()
     assert "reload failed, still running the previous config" in log, log
     assert "Traceback" not in log
@@ -147,12 +155,12 @@ def test_failed_rebind_on_the_same_address_restores_the_old_socket(
     config = base_config(testdata)
     d = daemon_factory(config, subdir="d")
     sub = subscribe(d.endpoint, hwm=100_000)
-    before = receive_json(sub, 3, timeout=60)
+    before = receive(d, sub, 3)
     config["publish"]["group"] = "edged-no-such-group"
     d.write_config(config)
     d.signal(signal.SIGHUP)
     collect_until(sub, lambda: "reload failed" in d.log())
-    after = receive_json(sub, 10, timeout=60)
+    after = receive(d, sub, 10)
     assert_gap_free(after)
     assert after[0]["run_id"] == before[0]["run_id"] and after[0]["seq"] > before[-1]["seq"]
     assert "edged-no-such-group" in d.log()
@@ -187,7 +195,7 @@ def test_tcp_frames_socket_delivers_after_a_reload(change: str, testdata: Path,
     config["publish"]["frames"] = True
     d = daemon_factory(config, subdir="d")
     sub = subscribe(d.endpoint, hwm=100_000)
-    [first] = receive_json(sub, 1, timeout=60)
+    [first] = receive(d, sub, 1)
     frame_after(f"tcp://127.0.0.1:{port + 1}", -1)
     endpoint = d.endpoint
     if change == "model":
@@ -204,7 +212,7 @@ def test_tcp_frames_socket_delivers_after_a_reload(change: str, testdata: Path,
         assert time.monotonic() < deadline and "reload failed" not in d.log(), d.log()
         time.sleep(0.1)
     sub2 = subscribe(endpoint, hwm=100_000)
-    [latest] = receive_json(sub2, 1, timeout=60)
+    [latest] = receive(d, sub2, 1)
     frames_at = f"tcp://127.0.0.1:{int(endpoint.rsplit(':', 1)[1]) + 1}"
     meta = frame_after(frames_at, latest["seq"])
     assert meta["run_id"] == first["run_id"]
