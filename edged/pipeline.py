@@ -165,7 +165,7 @@ class Pipeline:
         self._stop.set()
         deadline = time.monotonic() + timeout
         capture, inference, publish = self._threads
-        capture.join(max(0.0, deadline - time.monotonic()) / 2)
+        capture.join(max(0.0, deadline - time.monotonic() - 1.0))  # a camera read may block
         if capture.is_alive():
             log.error("the source did not return a frame when asked to stop; abandoning it")
             self.frames.close()  # inference finishes what it has and ends
