@@ -2,18 +2,25 @@
 
 A socket and a thread of their own: encoding takes milliseconds and a JPEG is 100x a
 prediction, so neither may delay predictions or push them past the high-water mark. The
-newest frame wins when encoding falls behind. Each message is
-``[b"edged.frames", header JSON {run_id, seq, frame_seq, capture_ns, width, height}, JPEG]``,
-where ``seq`` is the prediction's; the image is the model input as the model saw it.
+newest frame wins when encoding falls behind, and nothing is encoded while nobody is
+connected to the frames socket (a preview page that nobody watches costs nothing). Each
+message is ``[b"edged.frames", header JSON {run_id, seq, frame_seq, capture_ns, width,
+height, view}, JPEG]``, where ``seq`` is the prediction's and ``view`` is the image's extent
+``[x0, y0, x1, y1]`` in normalized frame coordinates (boxes are in those); the image is the
+model input as the model saw it.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import logging
+import os
 import threading
+import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import zmq
@@ -25,6 +32,7 @@ from edged.publisher import BoundEndpoint, SocketPolicy
 
 log = logging.getLogger("edged.frames")
 TOPIC = b"edged.frames"
+REBIND_S = 3.0  # a tcp port closed a moment ago (a reload) is freed asynchronously by ZeroMQ
 
 
 def frames_endpoint(endpoint: str) -> str:
@@ -35,7 +43,7 @@ def frames_endpoint(endpoint: str) -> str:
 @dataclass
 class _Job:
     image: np.ndarray
-    header: dict[str, int | str] = field(default_factory=dict)
+    header: dict[str, Any] = field(default_factory=dict)
 
 
 class FramePublisher:
@@ -50,26 +58,42 @@ class FramePublisher:
         self.context = context or zmq.Context.instance()
         self.jobs: Handoff[_Job] = Handoff([_Job(np.zeros(shape, np.uint8)) for _ in range(3)])
         self.sent = 0
+        self.unwatched = 0  # frames not encoded because nobody was connected
         self._bound = threading.Event()
         self._error: str | None = None
         self._thread = threading.Thread(target=self._run, name="edged-frames", daemon=True)
 
     def start(self) -> None:
+        """Start the thread; PublishError if its socket cannot be bound."""
         self._thread.start()
-        self._bound.wait(5)
+        self._bound.wait(REBIND_S + 2)
         if self._error:
-            log.error("frames: %s", self._error)
+            self._thread.join(1)
+            raise PublishError(f"publish.frames: {self._error}")
 
-    def offer(self, image: np.ndarray, header: dict[str, int | str]) -> None:
+    def offer(self, image: np.ndarray, header: dict[str, Any]) -> None:
         """Called by the publish thread: copy the image and move on."""
         job = self.jobs.acquire()
+        if job.image.shape != image.shape:  # a reload changed the model input size
+            job.image = np.empty_like(image)
         np.copyto(job.image, image)
         job.header = header
         self.jobs.put(job)
 
+    def _bind(self) -> BoundEndpoint:
+        deadline = time.monotonic() + REBIND_S
+        while True:
+            try:
+                return BoundEndpoint(self.policy, self.endpoint, (TOPIC,), self.context)
+            except PublishError as exc:
+                if os.strerror(errno.EADDRINUSE) not in str(exc) or \
+                        time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
     def _run(self) -> None:
         try:
-            bound = BoundEndpoint(self.policy, self.endpoint, (TOPIC,), self.context)
+            bound = self._bind()
         except PublishError as exc:
             self._error = str(exc)
             self._bound.set()
@@ -92,6 +116,10 @@ class FramePublisher:
             except Closed:
                 return
             if job is None:
+                continue
+            if bound.xpub.subscribers == 0:
+                self.jobs.release(job)
+                self.unwatched += 1
                 continue
             buf.seek(0)
             buf.truncate()

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edged.errors import EdgedError, SourceError
+from edged.errors import EX_CONFIG, EX_SOFTWARE, EdgedError, SourceError
 from edged.frames import Frame
 from edged.handoff import Closed, Handoff
 from edged.plan import with_fov
@@ -64,12 +64,33 @@ class Health:
     reason: str | None = None
     finished: threading.Event = field(default_factory=threading.Event)  # finite source ended
     fatal: str | None = None
+    exit_code: int = EX_SOFTWARE  # for ``fatal``: EX_CONFIG when a restart cannot help
     changed: threading.Event = field(default_factory=threading.Event)
+    _pending: bool = False  # running at the next inferred frame
 
     def set(self, state: str, reason: str | None = None) -> None:
         if (state, reason) != (self.state, self.reason):
             self.state, self.reason = state, reason
             self.changed.set()
+
+    def fail(self, message: str, exit_code: int = EX_SOFTWARE) -> None:
+        if self.fatal is None:
+            self.fatal, self.exit_code = message, exit_code
+        self.changed.set()
+
+    def await_inference(self, state: str, reason: str | None) -> None:
+        """Set before a new pipeline starts: ``running`` comes with its first inferred
+        frame, not before."""
+        self.set(state, reason)
+        self._pending = True
+
+    def inferred(self) -> None:
+        """A frame went through the current pipeline's model: ``running``, unless something
+        keeps it degraded (e.g. the CPU fallback for a failed Edge TPU)."""
+        if self._pending or self.state == "starting" or (
+                self.state == "degraded" and (self.reason or "").startswith("source:")):
+            self._pending = False
+            self.set("running")
 
 
 class InferenceErrors:
@@ -112,7 +133,7 @@ class Pipeline:
                  on_idle: Callable[[], None], stats: Stats, health: Health, *,
                  fps: float, backoff: BackoffConfig, resize: str, interpolation: str,
                  frame_counter: itertools.count, keep_images: bool = False,
-                 pad_value: int = 0) -> None:
+                 pad_value: int = 0, source_open: bool = False) -> None:
         self.source, self.runner, self.decoder = source, runner, decoder
         self.emit, self.on_idle = emit, on_idle
         self.stats, self.health = stats, health
@@ -129,6 +150,7 @@ class Pipeline:
              for _ in range(4)], capacity=2)
         self._stop = threading.Event()
         self._capture_slot: FrameSlot | None = None  # held by the capture thread
+        self._source_open = source_open  # opened ahead (a reload checks a new source first)
         self.invoking_since: float | None = None  # monotonic start of the invoke under way
         self._invoke_s = 0.0  # moving averages that pace pulled sources
         self._preprocess_s = 0.0
@@ -141,16 +163,35 @@ class Pipeline:
         for t in self._threads:
             t.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop capture, let the frame in flight finish and be published, join threads."""
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop capture, let the frame in flight finish and be published, join threads.
+
+        True when every thread ended. An invoke that hangs past ``timeout`` is abandoned
+        (its thread is a daemon thread): the publish thread is told to finish without it,
+        so it never outlives this call while the caller closes the sockets it uses."""
         self._stop.set()
         deadline = time.monotonic() + timeout
-        for t in self._threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-        self.source.close()
+        capture, inference, publish = self._threads
+        capture.join(max(0.0, deadline - time.monotonic() - 1.0))  # a camera read may block
+        if capture.is_alive():
+            log.error("the source did not return a frame when asked to stop; abandoning it")
+            self.frames.close()  # inference finishes what it has and ends
+        inference.join(max(0.0, deadline - time.monotonic()))
+        if inference.is_alive():
+            log.error("inference did not finish within %.1fs (a hung invoke?); abandoning it",
+                      timeout)
+            self.results.close()  # the publish thread drains what is there and ends
+        publish.join(max(1.0, deadline - time.monotonic()))
+        if not capture.is_alive():
+            self.source.close()  # never under a capture thread still inside read()
+        return not self.alive()
 
     def alive(self) -> bool:
         return any(t.is_alive() for t in self._threads)
+
+    def hung(self) -> bool:
+        """Some thread did not end when asked (a hung invoke or source)."""
+        return self._stop.is_set() and self.alive()
 
     def _guard(self, loop: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
@@ -159,8 +200,7 @@ class Pipeline:
                 loop()
             except Exception as exc:  # a bug, not a fault we model: stop, loudly
                 log.exception("pipeline thread failed")
-                self.health.fatal = f"{threading.current_thread().name}: {exc!r}"
-                self.health.changed.set()
+                self.health.fail(f"{threading.current_thread().name}: {exc!r}")
         return run
 
     # --- capture ---------------------------------------------------------------------------
@@ -194,7 +234,7 @@ class Pipeline:
         """
         period = 1.0 / self.fps if self.fps else 0.0
         next_t = time.monotonic()
-        failures, delay, opened = 0, self.backoff.initial_s, False
+        failures, delay, opened = 0, self.backoff.initial_s, self._source_open
         try:
             while not self._stop.is_set():
                 if not self.source.live and not self._pace_pulled_source():
@@ -222,15 +262,13 @@ class Pipeline:
                 if failures:
                     log.info("source %s delivers frames again after %d failed attempts",
                              self.source.describe(), failures)
-                    self.health.set("running")
                     failures, delay = 0, self.backoff.initial_s
                 self._preprocess(frame)
                 if period:
                     next_t = max(next_t + period, time.monotonic() - period)
                     self._stop.wait(max(0.0, next_t - time.monotonic()))
-        except SourceError as exc:
-            self.health.fatal = f"source {self.source.describe()}: {exc}"
-            self.health.changed.set()
+        except SourceError as exc:  # permanent: restarting edged would not fix it either
+            self.health.fail(f"source {self.source.describe()}: {exc}", EX_CONFIG)
         finally:
             self.frames.close()
 
@@ -313,6 +351,7 @@ class Pipeline:
                 t2 = time.perf_counter()
                 self.invoking_since = None
                 errors.succeeded()
+                self.health.inferred()
                 runner.copy_outputs(out.outputs)
                 out.preprocess_ms += (t1 - t0) * 1e3
                 out.inference_ms = (t2 - t1) * 1e3

@@ -100,7 +100,31 @@ def test_unit_keeps_the_service_contract() -> None:
     allowed = {v.split()[0] for v in s["DeviceAllow"]}
     assert allowed == {"char-video4linux", "char-media", "char-dma_heap", "char-usb_device",
                        "char-apex"}
-    assert "StartLimitBurst" in s and "StartLimitIntervalSec" in s
+    # never left down by anything but a config error: no start limit to run into
+    assert s["StartLimitIntervalSec"] == ["0"]
+
+
+def _bytes(value: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(value[:-1]) * units[value[-1]] if value[-1] in units else int(value)
+
+
+def test_unit_bounds_memory_and_fds_and_keeps_models_read_only() -> None:
+    s = settings(UNIT)
+    high, top = _bytes(s["MemoryHigh"][0]), _bytes(s["MemoryMax"][0])
+    assert 256 << 20 <= high < top <= 1 << 30  # above the ~100 MB steady state, far below RAM
+    assert int(s["LimitNOFILE"][0]) >= 4096  # 1024 ran out at ~1,010 idle connections
+    assert "-/var/lib/edged/models" in s["ReadOnlyPaths"]
+    text = UNIT.read_text()
+    for key in ("MemoryHigh=", "LimitNOFILE=", "ReadOnlyPaths="):  # each with its reason
+        line = next(i for i, ln in enumerate(text.splitlines()) if ln.startswith(key))
+        assert text.splitlines()[line - 1].startswith("#"), key
+
+
+def test_unit_exposure_stays_at_most_1_5() -> None:
+    r = check(max_exposure="1.5")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert exposure(r.stdout) <= 1.5
 
 
 def test_notify_reload_drop_in_matches_the_unit() -> None:

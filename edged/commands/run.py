@@ -37,15 +37,32 @@ def run(args: argparse.Namespace) -> int:
     except StopRequested:
         log.info("stopped while starting")
         daemon.shutdown()
-        return 0
+        return _exit(daemon, 0)
     except EdgedError as exc:
         log.error("%s", exc)
         hint = endpoint_hint(exc, args.endpoint)
         if hint:
             log.error("%s", hint)
         daemon.shutdown()
-        return exc.exit_code
-    return daemon.run()
+        return _exit(daemon, exc.exit_code)
+    return _exit(daemon, daemon.run())
+
+
+def _exit(daemon: Daemon, code: int) -> int:
+    """The exit code; or, when a pipeline thread hung (an invoke that never returns, e.g. a
+    wedged Edge TPU), end the process here. Returning would run interpreter shutdown: the
+    runtime's objects torn down under a thread still inside them (a crash or another hang)
+    and ZeroMQ's context term waiting on sockets that thread still holds. os._exit skips
+    all that; the kernel closes the sockets and the ipc lock."""
+    if not daemon.hung:
+        return code
+    logging.getLogger("edged").error("a pipeline thread did not stop; exiting without "
+                                     "waiting for it")
+    for handler in logging.getLogger().handlers + logging.getLogger("edged").handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def endpoint_hint(exc: EdgedError, endpoint_option: str | None) -> str | None:

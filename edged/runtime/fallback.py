@@ -5,12 +5,30 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from edged.errors import EdgedError
 
 if TYPE_CHECKING:
-    from edged.daemon import Daemon
+    from edged.config import Config, ModelConfig
+
+
+class Swapper(Protocol):
+    """The one component that swaps running parts (edged.supervisor.Supervisor). Defined
+    here so this layer never imports the layers above it."""
+
+    @property
+    def config(self) -> Config: ...
+    def delegate_name(self) -> str: ...
+    def invoking_since(self) -> float | None: ...
+    def health_reason(self) -> str | None: ...
+    def set_health(self, state: str, reason: str | None) -> None: ...
+    def swap_model(self, config: Config, require_edgetpu: bool = False,
+                   degraded: str | None = None) -> None:
+        """Run ``config``'s model in place of the current one. With ``degraded``, the
+        status stays degraded for that reason; else it turns running at the new model's
+        first inferred frame."""
+
 
 log = logging.getLogger("edged.model")
 
@@ -55,16 +73,20 @@ class EdgeTpuSupervisor:
     A TPU whose inference fails, or takes longer than ``model.edgetpu_timeout_ms``, is
     replaced: with ``delegate: auto`` by the CPU model (``model.path``), with ``delegate:
     edgetpu`` by nothing (the status says degraded). Either way the TPU is tried again later,
-    with backoff.
+    with backoff. The swaps themselves are the ``Swapper``'s, as for a reload.
     """
 
-    def __init__(self, daemon: Daemon) -> None:
-        self.d = daemon
-        self.retry = EdgeTpuRetry(initial_s=daemon.config.model.edgetpu_retry_s)
+    def __init__(self, parts: Swapper) -> None:
+        self.parts = parts
+        self.retry = EdgeTpuRetry(initial_s=parts.config.model.edgetpu_retry_s)
         self.broken = False  # delegate: edgetpu and the TPU model failed
 
+    @property
+    def model(self) -> ModelConfig:
+        return self.parts.config.model
+
     def wanted(self) -> bool:
-        m = self.d.config.model
+        m = self.model
         return m.delegate == "edgetpu" or (m.delegate == "auto" and m.edgetpu_path is not None)
 
     def started_on_cpu(self, now: float) -> None:
@@ -72,42 +94,43 @@ class EdgeTpuSupervisor:
         self.retry.on_cpu(now)
 
     def check(self, now: float) -> None:
-        d = self.d
-        assert d.parts is not None
+        p = self.parts
         self.retry.tick(now)
-        delegate = d.parts.runner.delegate_name
-        started = d.pipeline.invoking_since if d.pipeline else None
-        limit = d.config.model.edgetpu_timeout_ms / 1000
+        delegate = p.delegate_name()
+        started = p.invoking_since()
+        limit = self.model.edgetpu_timeout_ms / 1000
         if delegate == "edgetpu" and started and now - started > limit:
-            d.health.set("degraded", f"inference: the Edge TPU did not answer within "
+            p.set_health("degraded", f"inference: the Edge TPU did not answer within "
                                      f"{limit * 1000:.0f} ms")
-        if not self.broken and self.retry.should_fall_back(delegate, d.health.reason):
+        if not self.broken and self.retry.should_fall_back(delegate, p.health_reason()):
             self._failed(now)
         elif (delegate == "cpu" or self.broken) and self.retry.should_try(now):
             self._try_again(now)
 
     def _failed(self, now: float) -> None:
-        d = self.d
-        reason = d.health.reason
+        p = self.parts
+        reason = p.health_reason()
         self.retry.on_cpu(now)
         wait = (self.retry.next_try or now) - now
-        if d.config.model.delegate == "auto":
-            cpu = d.config.model_copy(update={"model": d.config.model.model_copy(
+        if self.model.delegate == "auto":
+            cpu = p.config.model_copy(update={"model": self.model.model_copy(
                 update={"delegate": "cpu"})})
-            d.swap_model(cpu)
+            p.swap_model(cpu, degraded="Edge TPU failed: running the CPU model")
             log.warning("the Edge TPU failed while running (%s): running %s on the CPU; "
-                        "trying the TPU again in %.0f s", reason, d.config.model_path.name, wait)
-            d.health.set("degraded", "Edge TPU failed: running the CPU model")
+                        "trying the TPU again in %.0f s", reason, p.config.model_path.name,
+                        wait)
         else:
             self.broken = True
             log.error("the Edge TPU failed while running (%s); model.delegate is edgetpu, so "
                       "there is no CPU fallback; trying the TPU again in %.0f s", reason, wait)
 
     def _try_again(self, now: float) -> None:
-        d = self.d
+        p = self.parts
         log.info("trying the Edge TPU again")
         try:
-            d.swap_model(d.config, require_edgetpu=True)
+            # the status stays as it is until the TPU has inferred a frame: a TPU that
+            # still fails never shows running in between
+            p.swap_model(p.config, require_edgetpu=True)
         except EdgedError as exc:
             log.warning("Edge TPU retry failed: %s", exc)
             self.retry.on_cpu(now)

@@ -4,11 +4,16 @@
  *   record=/path   append "key=value" lines and "prepare" to this file
  *   mode=refuse    return NULL from create (the runtime raises ValueError)
  *   mode=crash     abort() in create (only a child-process probe survives that)
- * The struct mirrors the public TfLiteDelegate layout (tensorflow/lite/core/c/common.h). */
+ *   hang_after=N   take over the whole graph; the first N invokes in this process return at
+ *                  once (outputs left as they are), every later one sleeps for an hour: a
+ *                  wedged accelerator, without burning CPU
+ * The structs mirror the public TfLiteDelegate, TfLiteContext and TfLiteRegistration layouts
+ * (tensorflow/lite/core/c/common.h); only their leading, long-stable fields are used. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef int TfLiteStatus;
 typedef struct TfLiteContext TfLiteContext;
@@ -26,6 +31,59 @@ struct TfLiteDelegate {
 };
 
 static char record_path[4096];
+static void record(const char* line);
+static long hang_after = -1; /* -1: claim no node */
+static long invokes;
+
+typedef struct {
+  int size;
+  int data[];
+} TfLiteIntArray;
+
+/* TfLiteRegistration, passed by value: its leading fields, then zeros where newer runtimes
+ * have more (registration_external, async_kernel, inplace_operator, ...) */
+typedef struct {
+  void* (*init)(TfLiteContext*, const char*, size_t);
+  void (*free)(TfLiteContext*, void*);
+  TfLiteStatus (*prepare)(TfLiteContext*, void*);
+  TfLiteStatus (*invoke)(TfLiteContext*, void*);
+  void* profiling_string;
+  int32_t builtin_code;
+  const char* custom_name;
+  int version;
+  void* reserved[8];
+} Registration;
+
+struct TfLiteContext {
+  size_t tensors_size;
+  TfLiteStatus (*GetExecutionPlan)(TfLiteContext*, TfLiteIntArray**);
+  void* tensors;
+  void* impl_;
+  void* ResizeTensor;
+  void* ReportError;
+  void* AddTensors;
+  void* GetNodeAndRegistration;
+  TfLiteStatus (*ReplaceNodeSubsetsWithDelegateKernels)(TfLiteContext*, Registration,
+                                                        const TfLiteIntArray*,
+                                                        TfLiteDelegate*);
+};
+
+static TfLiteStatus kernel_prepare(TfLiteContext* context, void* node) {
+  (void)context;
+  (void)node;
+  return 0;
+}
+
+static TfLiteStatus kernel_invoke(TfLiteContext* context, void* node) {
+  (void)context;
+  (void)node;
+  if (++invokes > hang_after) {
+    record("hang");
+    struct timespec hour = {3600, 0};
+    nanosleep(&hour, NULL);
+  }
+  return 0;
+}
 
 static void record(const char* line) {
   if (!record_path[0]) return;
@@ -39,7 +97,17 @@ static TfLiteStatus prepare(TfLiteContext* context, TfLiteDelegate* delegate) {
   (void)context;
   (void)delegate;
   record("prepare");
-  return 0; /* kTfLiteOk, and no node is taken over */
+  if (hang_after < 0) return 0; /* kTfLiteOk, and no node is taken over */
+  TfLiteIntArray* plan = NULL;
+  if (context->GetExecutionPlan(context, &plan) != 0) return 1;
+  Registration reg;
+  memset(&reg, 0, sizeof(reg));
+  reg.prepare = kernel_prepare;
+  reg.invoke = kernel_invoke;
+  reg.custom_name = "fake_edgetpu";
+  reg.version = 1;
+  reg.builtin_code = 32; /* kTfLiteBuiltinDelegate */
+  return context->ReplaceNodeSubsetsWithDelegateKernels(context, reg, plan, delegate);
 }
 
 TfLiteDelegate* tflite_plugin_create_delegate(char** keys, char** values, size_t n,
@@ -50,6 +118,8 @@ TfLiteDelegate* tflite_plugin_create_delegate(char** keys, char** values, size_t
       strncpy(record_path, values[i], sizeof(record_path) - 1);
     } else if (strcmp(keys[i], "mode") == 0) {
       mode = values[i];
+    } else if (strcmp(keys[i], "hang_after") == 0) {
+      hang_after = atol(values[i]);
     }
   }
   for (size_t i = 0; i < n; i++) {
