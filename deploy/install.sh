@@ -25,6 +25,7 @@ start=0
 skip_venv=0
 models_from=""
 changed=0
+picamera2_skipped=0
 
 usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 
@@ -54,6 +55,9 @@ state="$root/var/lib/edged"
 unit_dir="$root/etc/systemd/system"
 udev_dir="$root/etc/udev/rules.d"
 dropin="edged.service.d/10-notify-reload.conf"
+# written before the first file is installed, removed once udev and systemd have reloaded: a run
+# that stopped in between leaves it, and the next run makes the reloads even if nothing changed
+pending="$state/.reload-pending"
 
 say() { printf '%s\n' "$*"; }
 
@@ -68,6 +72,14 @@ system() {
   if [ -n "$root" ]; then say "skip (--root): $*"; else run "$@"; fi
 }
 
+# mark_pending: the reloads are owed from now on (before the first change is made)
+mark_pending() {
+  if [ "$dry_run" -eq 0 ] && [ ! -e "$pending" ]; then
+    mkdir -p "$(dirname "$pending")" && : > "$pending"
+    say "pending: udev/systemd reloads until they succeed ($pending)"
+  fi
+}
+
 # install_file SRC DEST MODE: copy when missing or different
 install_file() {
   local from=$1 to=$2 mode=$3
@@ -75,8 +87,30 @@ install_file() {
     say "unchanged: $to"
     return
   fi
+  mark_pending
   run install -D -m "$mode" "$from" "$to"
   changed=1
+}
+
+# systemd-only steps need systemd as PID 1 (not in a container or chroot): said and skipped
+systemd_step() {
+  if [ -z "$root" ] && [ "$dry_run" -eq 0 ] && [ ! -d /run/systemd/system ]; then
+    say "skip (systemd is not running): $*"
+  else
+    system "$@"
+  fi
+}
+
+# reload: udev rules and units, when this run changed files or an earlier one did not finish
+reload() {
+  if [ "$changed" -eq 0 ] && [ ! -e "$pending" ]; then return 0; fi
+  [ "$changed" -eq 1 ] || say "pending: reloads left by an earlier run that stopped before them"
+  systemd_step udevadm control --reload-rules
+  systemd_step systemctl daemon-reload
+  # with --root there is nothing to reload; without systemd the reloads stay owed
+  if [ "$dry_run" -eq 0 ] && { [ -n "$root" ] || [ -d /run/systemd/system ]; }; then
+    rm -f "$pending"
+  fi
 }
 
 remove_file() {
@@ -95,6 +129,11 @@ systemd_version() {
   systemctl --version 2>/dev/null | awk 'NR==1 {print $2}' | tr -dc '0-9'
 }
 
+# apt_has PKG: an apt source offers PKG (python3-picamera2 is only in Raspberry Pi's archive)
+apt_has() {
+  apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {ok = ($2 != "(none)")} END {exit !ok}'
+}
+
 install_packages() {
   local pkgs=(python3-venv python3-pip python3-picamera2 python3-systemd)
   local missing=() p
@@ -103,10 +142,18 @@ install_packages() {
   done
   if [ ${#missing[@]} -eq 0 ]; then
     say "unchanged: apt packages ${pkgs[*]}"
-  else
-    system apt-get update
-    system apt-get install -y --no-install-recommends "${missing[@]}"
+    return
   fi
+  system apt-get update
+  if [[ " ${missing[*]} " == *" python3-picamera2 "* ]] && ! apt_has python3-picamera2; then
+    say "WARNING: python3-picamera2 is not in this system's apt sources (it comes from" \
+      "Raspberry Pi's archive, which Raspberry Pi OS has): skipped. 'source: picamera2'" \
+      "will not work; the opencv, images and synthetic sources do."
+    picamera2_skipped=1
+    missing=("${missing[@]/python3-picamera2}")
+    read -r -a missing <<<"${missing[*]}"
+  fi
+  [ ${#missing[@]} -eq 0 ] || system apt-get install -y --no-install-recommends "${missing[@]}"
 }
 
 create_user() {
@@ -156,7 +203,8 @@ install_venv() {
   say "+ write $prefix/.edged-install"
   changed=1
   # picamera2 comes from apt and must import next to the venv's numpy (see requirements.txt)
-  if [ "$dry_run" -eq 0 ] && ! "$prefix/bin/python" -c 'from picamera2 import Picamera2' 2>/dev/null; then
+  if [ "$dry_run" -eq 0 ] && [ "$picamera2_skipped" -eq 0 ] \
+     && ! "$prefix/bin/python" -c 'from picamera2 import Picamera2' 2>/dev/null; then
     say "WARNING: 'from picamera2 import Picamera2' fails in $prefix; run:"
     say "  $prefix/bin/python -c 'from picamera2 import Picamera2'   and   $prefix/bin/edged doctor"
   fi
@@ -202,20 +250,17 @@ install_files() {
 }
 
 activate() {
-  if [ "$changed" -eq 1 ]; then
-    system udevadm control --reload-rules
-    system systemctl daemon-reload
-  fi
+  reload
   if [ -z "$root" ] && systemctl is-enabled --quiet edged.service 2>/dev/null; then
     say "unchanged: edged.service enabled"
   else
-    system systemctl enable edged.service
+    systemd_step systemctl enable edged.service
   fi
   [ "$start" -eq 1 ] || return 0
   if [ -z "$root" ] && [ "$changed" -eq 0 ] && systemctl is-active --quiet edged.service; then
     say "unchanged: edged.service running"
   else
-    system systemctl restart edged.service
+    systemd_step systemctl restart edged.service
   fi
 }
 
