@@ -164,8 +164,35 @@ testdata=$(cd "$testdata" && pwd)
 timed "host tools" need_host_tools
 timed "qemu-user from Trixie (cached)" setup_qemu
 timed "binfmt_misc" setup_binfmt
+# the releases run side by side (emulation is CPU-bound and single-threaded per process),
+# each into its own log, shown when both are done
+logs="$cache/logs"
+mkdir -p "$logs"
+declare -A pids
+# on exit, stop what is still running: each release's subshell and its children (unshare
+# --kill-child then ends everything inside that namespace)
+stop_jobs() {
+  local pid children
+  for pid in "${pids[@]}"; do
+    read -r -a children <<<"$(ps -o pid= --ppid "$pid" 2>/dev/null | tr '\n' ' ')"
+    kill "${children[@]}" "$pid" 2>/dev/null || true
+  done
+}
+trap stop_jobs EXIT
 for rel in $releases; do
-  release_stage "$rel"
+  echo "=== [arm64] $rel: started (log: $logs/$rel.log)"
+  (timings=(); stage_start=$SECONDS; release_stage "$rel" && summary) > "$logs/$rel.log" 2>&1 &
+  pids[$rel]=$!
+done
+failed=()
+for rel in $releases; do
+  wait "${pids[$rel]}" || failed+=("$rel")
+  echo "=================== [arm64] $rel ==================="
+  cat "$logs/$rel.log"
 done
 summary
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "test-arm64: FAILED on ${failed[*]}" >&2
+  exit 1
+fi
 echo "test-arm64: passed ($releases; cortex-a72 with and without crypto)"
