@@ -67,7 +67,10 @@ setup_binfmt() {
   local bm=/proc/sys/fs/binfmt_misc entry=/proc/sys/fs/binfmt_misc/edged-aarch64
   [ -e "$bm/register" ] || mount -t binfmt_misc binfmt_misc "$bm" 2>/dev/null \
     || unavailable "cannot mount binfmt_misc at $bm"
-  if [ -e "$entry" ] && ! grep -qx "interpreter $qemu" "$entry"; then echo -1 > "$entry"; fi
+  local current
+  current=$(sed -n 's/^interpreter //p' "$entry" 2>/dev/null)
+  # another cache's copy of the same qemu is kept: removing it would break runs using it
+  if [ -n "$current" ] && ! cmp -s "$current" "$qemu"; then echo -1 > "$entry"; fi
   if [ ! -e "$entry" ]; then
     local magic='\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'
     local mask='\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'
