@@ -135,7 +135,8 @@ apt_has() {
 }
 
 install_packages() {
-  local pkgs=(python3-venv python3-pip python3-picamera2 python3-systemd)
+  # python3-venv brings pip into the venv (ensurepip): python3-pip is not needed
+  local pkgs=(python3-venv python3-picamera2 python3-systemd)
   local missing=() p
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -52,7 +52,7 @@ def classify(testdata: Path, runtime: str, threads: int) -> list[str]:
         ok = (top["index"], top["label"]) == (index, label) and \
             abs(top["score"] - score) <= SCORE_TOLERANCE
         print(f"  {runtime:>14} threads={threads} {name:<17} -> {top['index']:>4} "
-              f"{top['label']!r:<20} {top['score']:.3f} ({ms:.0f} ms emulated) "
+              f"{top['label']!r:<20} {top['score']:.3f} ({ms:.0f} ms) "
               f"{'ok' if ok else f'WRONG, expected {index} {label!r} ~{score}'}")
         if not ok:
             failures.append(f"{name} with {runtime} threads={threads}")

@@ -22,9 +22,10 @@ debian_mirror() {
 need_host_tools() {
   [ "$(id -u)" -eq 0 ] || unavailable "needs root (debootstrap, chroot, mounts, binfmt_misc)"
   local t
-  for t in unshare chroot mount dpkg-deb apt-get; do
+  for t in unshare chroot mount dpkg-deb apt-get git; do
     command -v "$t" >/dev/null || unavailable "$t is missing"
   done
+  [ -s /etc/ssl/certs/ca-certificates.crt ] || unavailable "no /etc/ssl/certs/ca-certificates.crt"
   if ! command -v debootstrap >/dev/null; then
     echo "[arm64] installing debootstrap"
     apt-get install -y -q -o DPkg::Lock::Timeout=600 debootstrap >/dev/null \
@@ -98,7 +99,7 @@ rootfs() {
       "$release" "$tmp" "$(debian_mirror)" > "$cache/rootfs/$release.log" 2>&1 \
       || { tail -20 "$cache/rootfs/$release.log" >&2; unavailable "debootstrap $release failed"; }
     mkdir -p "$tmp/shared/testdata" "$tmp/root/.cache/pip" "$tmp/usr/local/lib/edged-arm64"
-    touch "$tmp/usr/local/lib/edged-arm64/qemu-aarch64-nocrypto" "$tmp/.complete"
+    touch "$tmp/usr/local/lib/edged-arm64/"{qemu-aarch64-nocrypto,ca.crt} "$tmp/.complete"
     find "$cache/rootfs" -maxdepth 1 -name "$release-*" ! -name "$release-$key*" \
       -exec rm -rf {} +
     mv "$tmp" "$dir"
@@ -124,10 +125,12 @@ in_root() {
     mount -o remount,bind,ro "$r/shared/testdata"
     mount --bind "$pip" "$r/root/.cache/pip"
     mount --bind "$nocrypto" "$r/usr/local/lib/edged-arm64/qemu-aarch64-nocrypto"
+    mount --bind /etc/ssl/certs/ca-certificates.crt "$r/usr/local/lib/edged-arm64/ca.crt"
     exec chroot "$r" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
       PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
       QEMU_CPU="${QEMU_CPU:-cortex-a72}" CI="${CI:-}" EDGED_TESTDATA=/shared/testdata \
-      PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore "$@"
+      PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore \
+      PIP_CERT=/usr/local/lib/edged-arm64/ca.crt "$@"
   ' in_root "$root" "$testdata" "$cache/pip" "$qemu_nocrypto" "$@"
 }
 

@@ -17,7 +17,10 @@ cache=${EDGED_ARM64_CACHE:-$HOME/.cache/edged-arm64}
 releases=${EDGED_ARM64_RELEASES:-bookworm trixie}
 testdata=${EDGED_TESTDATA:-$src/../shared/testdata}
 # shellcheck disable=SC2034  # used by setup.sh
-rootfs_packages=python3,python3-venv,python3-pip,ca-certificates,python3-systemd
+# no python3-pip nor ca-certificates: venvs get pip from ensurepip (python3-venv), and pip is
+# given the host's CA bundle (PIP_CERT, see in_root); update-ca-certificates alone takes
+# minutes under emulation
+rootfs_packages=python3,python3-venv,python3-systemd
 # shellcheck disable=SC2034
 rootfs_version=1  # bump to rebuild every cached root
 # the tests that matter most on the Pi: runtime, daemon, preprocess, tasks, CURVE, faults
