@@ -60,11 +60,17 @@ venv() {
   local dir="/opt/$name-$key"
   if [ ! -e "$root$dir/.complete" ]; then
     rm -rf "$root$dir" "$root/opt/$name"-*
-    in_root "$root" python3 -m venv "$dir"
-    in_root "$root" "$dir/bin/pip" install -q --only-binary=:all: "$@"
+    in_root "$root" python3 -m venv "$dir" || return 1
+    in_root "$root" "$dir/bin/pip" install -q --only-binary=:all: "$@" || return 1
     touch "$root$dir/.complete"
   fi
   venv=$dir
+}
+
+# expect WHAT CMD...: CMD must succeed (set -e does not apply inside timed's "if")
+expect() {
+  local what=$1; shift
+  "$@" || { echo "[arm64] check failed: $what" >&2; return 1; }
 }
 
 check_install() {
@@ -72,13 +78,15 @@ check_install() {
   # a cached root was installed before: a changed unit makes this run an update with reloads
   rm -f "$root/etc/systemd/system/edged.service"
   # --models: the model and labels config.example.yaml names, so check-config passes
-  out=$(in_root "$root" bash -c 'mkdir /tmp/models && cp /shared/testdata/labels/imagenet_labels.txt \
-    /shared/testdata/models/mobilenet_v2_1.0_224_quant.tflite /tmp/models/ &&
+  out=$(in_root "$root" bash -c 'mkdir /tmp/models && cd /shared/testdata &&
+    cp labels/imagenet_labels.txt models/mobilenet_v2_1.0_224_quant.tflite /tmp/models/ &&
     bash /src/deploy/install.sh --models /tmp/models' 2>&1) || { echo "$out"; return 1; }
   echo "$out"
-  [ "$(grep -c WARNING <<<"$out")" -eq 1 ] && grep -q "WARNING: python3-picamera2" <<<"$out"
-  grep -q "skip (systemd is not running): systemctl daemon-reload" <<<"$out"
-  [ -e "$root/var/lib/edged/.reload-pending" ]
+  expect "one warning" [ "$(grep -c WARNING <<<"$out")" -eq 1 ] || return 1
+  expect "picamera2 skipped" grep -q "WARNING: python3-picamera2" <<<"$out" || return 1
+  expect "systemd-only steps skipped" \
+    grep -q "skip (systemd is not running): systemctl daemon-reload" <<<"$out" || return 1
+  expect "reloads pending" [ -e "$root/var/lib/edged/.reload-pending" ] || return 1
   echo "[arm64] install.sh: systemd-only steps skipped (no systemd in a chroot); reloads pending"
   # a fake systemd (PID 1 is no systemd here): the next run makes the pending reloads
   mkdir -p "$root/usr/local/lib/edged-arm64/fake"
@@ -91,10 +99,11 @@ check_install() {
     PATH=/usr/local/lib/edged-arm64/fake:$PATH bash /src/deploy/install.sh &&
     echo "--- fake systemd saw:" && cat /run/fake-systemd.log' 2>&1) || { echo "$out"; return 1; }
   echo "$out"
-  grep -q "pending: " <<<"$out"
-  grep -qx "systemctl daemon-reload" <<<"$out"
-  grep -qx "udevadm control --reload-rules" <<<"$out"
-  [ ! -e "$root/var/lib/edged/.reload-pending" ]
+  expect "pending reloads announced" \
+    grep -q "pending: reloads left by an earlier run" <<<"$out" || return 1
+  expect "daemon-reload made" grep -qx "systemctl daemon-reload" <<<"$out" || return 1
+  expect "udev rules reloaded" grep -qx "udevadm control --reload-rules" <<<"$out" || return 1
+  expect "pending mark cleared" [ ! -e "$root/var/lib/edged/.reload-pending" ] || return 1
   echo "[arm64] install.sh: the pending reloads were made by the next run"
 }
 
