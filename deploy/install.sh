@@ -126,7 +126,7 @@ need_root() {
 
 systemd_version() {
   if [ -n "${SYSTEMD_VERSION:-}" ]; then say "$SYSTEMD_VERSION"; return; fi
-  systemctl --version 2>/dev/null | awk 'NR==1 {print $2}' | tr -dc '0-9'
+  { systemctl --version 2>/dev/null || true; } | awk 'NR==1 {print $2}' | tr -dc '0-9'
 }
 
 # apt_has PKG: an apt source offers PKG (python3-picamera2 is only in Raspberry Pi's archive)
