@@ -129,7 +129,7 @@ in_root() {
     exec chroot "$r" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
       PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
       QEMU_CPU="${QEMU_CPU:-cortex-a72}" CI="${CI:-}" EDGED_TESTDATA=/shared/testdata \
-      PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore \
+      PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore PYTHONUNBUFFERED=1 \
       PIP_CERT=/usr/local/lib/edged-arm64/ca.crt "$@"
   ' in_root "$root" "$testdata" "$cache/pip" "$qemu_nocrypto" "$@"
 }

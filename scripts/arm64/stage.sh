@@ -28,7 +28,7 @@ tests=(tests/test_runtime.py tests/test_daemon.py tests/test_preprocess.py tests
        tests/test_classify.py tests/test_curve.py tests/test_faults.py
        "tests/test_fuzz.py::test_image_claiming_huge_dimensions_is_refused")
 tflite_tests=(tests/test_runtime.py tests/test_daemon.py tests/test_classify.py)
-# shellcheck source=setup.sh
+# shellcheck source=scripts/arm64/setup.sh
 source "$here/setup.sh"
 
 timings=()
