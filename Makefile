@@ -81,3 +81,10 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .venv-tflite .venv-convert .venv-pip build *.egg-info
+
+# Issue 19: edged on an emulated Raspberry Pi 4 (Debian arm64 Bookworm + Trixie roots, qemu-user
+# 10 from Trixie, cortex-a72 with and without crypto). Needs root; caches under
+# $EDGED_ARM64_CACHE (~/.cache/edged-arm64). docs/raspberry-pi.md
+.PHONY: test-arm64
+test-arm64:
+	bash scripts/arm64/stage.sh

@@ -11,6 +11,9 @@
 #   --models DIR                        copy DIR/*.tflite and label files to the models first
 #                                       (a file already there and verified is not downloaded)
 #   --offline                           download nothing
+#   --mqtt / --web                      also install, enable (and with --start start) the MQTT
+#                                       bridge (edged-mqtt.service, mqtt: section) or the
+#                                       preview page (edged-web.service, web: section)
 # The service is enabled and (re)started only if `edged check-config` accepts the config;
 # otherwise nothing is started, the fix is printed and the exit code is 3.
 #   sudo deploy/install.sh --uninstall  remove the service, venv, udev rule (keeps config,
@@ -38,8 +41,10 @@ mirror=""
 offline=0
 changed=0
 config_ok=unknown   # yes / no / unknown (no edged to check with)
+picamera2_skipped=0
+companions=()      # edged-mqtt / edged-web, from --mqtt / --web
 
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -53,6 +58,8 @@ while [ $# -gt 0 ]; do
     --model) model=${2:?--model needs a name from edged models list}; shift ;;
     --mirror) mirror=${2:?--mirror needs a base URL}; shift ;;
     --offline) offline=1 ;;
+    --mqtt) companions+=(edged-mqtt) ;;
+    --web) companions+=(edged-web) ;;
     -h|--help) usage; exit 0 ;;
     *) echo "install.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -71,6 +78,9 @@ unit_dir="$root/etc/systemd/system"
 udev_dir="$root/etc/udev/rules.d"
 dropin="edged.service.d/10-notify-reload.conf"
 edged_py=${EDGED_PYTHON:-$prefix/bin/python}
+# written before the first file is installed, removed once udev and systemd have reloaded: a run
+# that stopped in between leaves it, and the next run makes the reloads even if nothing changed
+pending="$state/.reload-pending"
 
 say() { printf '%s\n' "$*"; }
 
@@ -85,6 +95,14 @@ system() {
   if [ -n "$root" ]; then say "skip (--root): $*"; else run "$@"; fi
 }
 
+# mark_pending: the reloads are owed from now on (before the first change is made)
+mark_pending() {
+  if [ "$dry_run" -eq 0 ] && [ ! -e "$pending" ]; then
+    mkdir -p "$(dirname "$pending")" && : > "$pending"
+    say "pending: udev/systemd reloads until they succeed ($pending)"
+  fi
+}
+
 # install_file SRC DEST MODE: copy when missing or different
 install_file() {
   local from=$1 to=$2 mode=$3
@@ -92,8 +110,30 @@ install_file() {
     say "unchanged: $to"
     return
   fi
+  mark_pending
   run install -D -m "$mode" "$from" "$to"
   changed=1
+}
+
+# systemd-only steps need systemd as PID 1 (not in a container or chroot): said and skipped
+systemd_step() {
+  if [ -z "$root" ] && [ "$dry_run" -eq 0 ] && [ ! -d /run/systemd/system ]; then
+    say "skip (systemd is not running): $*"
+  else
+    system "$@"
+  fi
+}
+
+# reload: udev rules and units, when this run changed files or an earlier one did not finish
+reload() {
+  if [ "$changed" -eq 0 ] && [ ! -e "$pending" ]; then return 0; fi
+  [ "$changed" -eq 1 ] || say "pending: reloads left by an earlier run that stopped before them"
+  systemd_step udevadm control --reload-rules
+  systemd_step systemctl daemon-reload
+  # with --root there is nothing to reload; without systemd the reloads stay owed
+  if [ "$dry_run" -eq 0 ] && { [ -n "$root" ] || [ -d /run/systemd/system ]; }; then
+    rm -f "$pending"
+  fi
 }
 
 remove_file() {
@@ -109,21 +149,35 @@ need_root() {
 
 systemd_version() {
   if [ -n "${SYSTEMD_VERSION:-}" ]; then say "$SYSTEMD_VERSION"; return; fi
-  systemctl --version 2>/dev/null | awk 'NR==1 {print $2}' | tr -dc '0-9'
+  { systemctl --version 2>/dev/null || true; } | awk 'NR==1 {print $2}' | tr -dc '0-9'
+}
+
+# apt_has PKG: an apt source offers PKG (python3-picamera2 is only in Raspberry Pi's archive)
+apt_has() {
+  apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {ok = ($2 != "(none)")} END {exit !ok}'
 }
 
 install_packages() {
-  local pkgs=(python3-venv python3-pip python3-picamera2 python3-systemd)
+  # python3-venv brings pip into the venv (ensurepip): python3-pip is not needed
+  local pkgs=(python3-venv python3-picamera2 python3-systemd)
   local missing=() p
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -eq 0 ]; then
     say "unchanged: apt packages ${pkgs[*]}"
-  else
-    system apt-get update
-    system apt-get install -y --no-install-recommends "${missing[@]}"
+    return
   fi
+  system apt-get update
+  if [[ " ${missing[*]} " == *" python3-picamera2 "* ]] && ! apt_has python3-picamera2; then
+    say "WARNING: python3-picamera2 is not in this system's apt sources (it comes from" \
+      "Raspberry Pi's archive, which Raspberry Pi OS has): skipped. 'source: picamera2'" \
+      "will not work; the opencv, images and synthetic sources do."
+    picamera2_skipped=1
+    missing=("${missing[@]/python3-picamera2}")
+    read -r -a missing <<<"${missing[*]}"
+  fi
+  [ ${#missing[@]} -eq 0 ] || system apt-get install -y --no-install-recommends "${missing[@]}"
 }
 
 create_user() {
@@ -173,7 +227,8 @@ install_venv() {
   say "+ write $prefix/.edged-install"
   changed=1
   # picamera2 comes from apt and must import next to the venv's numpy (see requirements.txt)
-  if [ "$dry_run" -eq 0 ] && ! "$prefix/bin/python" -c 'from picamera2 import Picamera2' 2>/dev/null; then
+  if [ "$dry_run" -eq 0 ] && [ "$picamera2_skipped" -eq 0 ] \
+     && ! "$prefix/bin/python" -c 'from picamera2 import Picamera2' 2>/dev/null; then
     say "WARNING: 'from picamera2 import Picamera2' fails in $prefix; run:"
     say "  $prefix/bin/python -c 'from picamera2 import Picamera2'   and   $prefix/bin/edged doctor"
   fi
@@ -190,6 +245,10 @@ install_files() {
     remove_file "$unit_dir/$dropin"
   fi
   install_file "$src/deploy/99-edgetpu.rules" "$udev_dir/99-edgetpu.rules" 0644
+  local c
+  for c in "${companions[@]}"; do
+    install_file "$src/systemd/$c.service" "$unit_dir/$c.service" 0644
+  done
   install_file "$src/README.md" "$prefix/share/README.md" 0644
   install_file "$src/config.example.yaml" "$etc/config.example.yaml" 0644
   if [ -d "$state/models" ]; then say "unchanged: $state/models"
@@ -275,10 +334,7 @@ own_state() {
 }
 
 activate() {
-  if [ "$changed" -eq 1 ]; then
-    system udevadm control --reload-rules
-    system systemctl daemon-reload
-  fi
+  reload
   if [ "$config_ok" != yes ]; then
     not_started
     return 0
@@ -286,14 +342,17 @@ activate() {
   if [ -z "$root" ] && systemctl is-enabled --quiet edged.service 2>/dev/null; then
     say "unchanged: edged.service enabled"
   else
-    system systemctl enable edged.service
+    systemd_step systemctl enable edged.service
   fi
+  local c
+  for c in "${companions[@]}"; do systemd_step systemctl enable "$c.service"; done
   [ "$start" -eq 1 ] || return 0
   if [ -z "$root" ] && [ "$changed" -eq 0 ] && systemctl is-active --quiet edged.service; then
     say "unchanged: edged.service running"
   else
-    system systemctl restart edged.service
+    systemd_step systemctl restart edged.service
   fi
+  for c in "${companions[@]}"; do systemd_step systemctl restart "$c.service"; done
 }
 
 not_started() {
@@ -314,6 +373,13 @@ do_uninstall() {
   else
     system systemctl disable --now edged.service
   fi
+  local c
+  for c in edged-mqtt edged-web; do
+    if [ -e "$unit_dir/$c.service" ]; then
+      system systemctl disable --now "$c.service"
+      remove_file "$unit_dir/$c.service"
+    fi
+  done
   remove_file "$unit_dir/$dropin"
   [ -d "$unit_dir/edged.service.d" ] && run rmdir --ignore-fail-on-non-empty "$unit_dir/edged.service.d"
   remove_file "$unit_dir/edged.service"
