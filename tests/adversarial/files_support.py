@@ -44,10 +44,10 @@ def edged_env() -> dict[str, str]:
     return env
 
 
-def _rss_mb(pid: int) -> float:
+def _rss_mb(pid: int, field: str = "VmRSS:") -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     except (OSError, ValueError):
         pass
@@ -63,10 +63,14 @@ def run_edged(args: list[str], cwd: Path, deadline_s: float = WALL_DEADLINE_S,
                                 stderr=subprocess.STDOUT, env={**edged_env(), **(env or {})},
                                 cwd=cwd)
         killed_for = ""
+        # the child's own peak: rusage's ru_maxrss would also count the pytest process it was
+        # forked from (Linux keeps the pre-exec high-water mark), which grows over a suite
+        peak = 0.0
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
+            peak = max(peak, _rss_mb(proc.pid, "VmHWM:"))
             if time.monotonic() - t0 > deadline_s:
                 killed_for = f"still running after {deadline_s:.0f} s"
             elif _rss_mb(proc.pid) > ceiling_mb:
@@ -79,7 +83,7 @@ def run_edged(args: list[str], cwd: Path, deadline_s: float = WALL_DEADLINE_S,
         proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped: tell Popen
         wall = time.monotonic() - t0
     return Outcome(None if killed_for else proc.returncode, wall,
-                   usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
+                   usage.ru_utime + usage.ru_stime, peak,
                    log.read_text(errors="replace"), killed_for)
 
 

@@ -89,7 +89,7 @@ def test_empty_images_folder_exits_78_without_ready(testdata: Path, tmp_path: Pa
     notify.collect(0.3)
     assert "READY=1" not in notify.events()
     log = d.log()
-    assert "contains no images" in log and "Traceback" not in log
+    assert "contains no image" in log and "Traceback" not in log
 
 
 def test_missing_picamera2_exits_78(testdata: Path, daemon_factory) -> None:

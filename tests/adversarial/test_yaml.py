@@ -51,7 +51,7 @@ def test_merge_keys_are_supported(tmp_path: Path) -> None:
                    "source:\n  <<: {type: synthetic, fps: 5}\n  fps: 7\n")
     o = run_edged(["check-config", "--no-model", str(cfg)], tmp_path)
     assert o.code == 0, o.summary()
-    data = json.loads(o.output)
+    data, _ = json.JSONDecoder().raw_decode(o.output)  # stderr's plan lines follow the JSON
     assert data["model"]["class_thresholds"] == {"person": 0.5, "car": 0.6}
     assert data["model"]["normalize"] == {"mean": 127.5, "std": 127.5}
     assert (data["source"]["type"], data["source"]["fps"]) == ("synthetic", 7.0)
