@@ -126,15 +126,9 @@ check_doctor() {
   grep -qE '^\[ *OK\] runtime litert' <<<"$out" && grep -qE '^\[ *OK\] config' <<<"$out"
 }
 
-# The test subsets take turns, also with other stages on this machine: their deadlines (20 s
-# for a daemon's first message) are met under emulation, not with two suites side by side
-# on a loaded 2-core machine.
 run_tests() {
   local root=$1 py=$2; shift 2
-  {
-    flock 9
-    in_root "$root" bash -c 'cd /src && "$@"' _ "$py" -m pytest -q -p no:cacheprovider "$@"
-  } 9>"${TMPDIR:-/tmp}/edged-arm64-tests.lock"
+  in_root "$root" bash -c 'cd /src && "$@"' _ "$py" -m pytest -q -p no:cacheprovider "$@"
 }
 
 cpu_check() {
@@ -182,6 +176,10 @@ release_stage() {
     cpu_check "$root" "$venv_tflite/bin/python" no --runtime tflite-runtime
 }
 
+# one stage at a time on a machine: two at once (four test suites under emulation) miss the
+# tests' deadlines (20 s for a daemon's first message) on a loaded 2-core machine
+exec 8>"${TMPDIR:-/tmp}/edged-arm64-stage.lock"
+flock 8
 [ -d "$testdata/models" ] || unavailable "test data not found at $testdata (EDGED_TESTDATA)"
 testdata=$(cd "$testdata" && pwd)
 timed "host tools" need_host_tools
