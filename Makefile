@@ -18,6 +18,7 @@ TEST_PASSES += test-core
 TEST_PASSES += test-tflite
 TEST_PASSES += test-convert
 TEST_PASSES += test-pip
+TEST_PASSES += test-arm64
 
 # pytest's exit code 5 (no tests collected) is not a failure
 PYTEST_RC = rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
