@@ -20,13 +20,7 @@ from edged.quant import default_normalization
 from edged.yolo import LETTERBOX_GREY, PIXEL_SCALE, Tensor, is_yolo
 
 
-class InputTensor(Protocol):
-    @property
-    def shape(self) -> tuple[int, ...]: ...
-    @property
-    def dtype(self) -> np.dtype: ...
-    @property
-    def scale(self) -> float: ...
+class InputTensor(Tensor, Protocol):
     @property
     def zero_point(self) -> int: ...
 

@@ -39,11 +39,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 69
     setup_logging(config.log.level)
-    curve = None
-    if config.mqtt.curve_server_key and config.mqtt.curve_client_key:
-        from edged.security import client_keys
-
-        curve = client_keys(config.mqtt.curve_server_key, config.mqtt.curve_client_key)
+    curve = config.mqtt.curve_keys()
     zones = [z.name for z in getattr(config, "zones", None) or []]
     topics = {"status": config.publish.status_topic, "predictions": config.publish.topic,
               "events": "edged.events"}

@@ -56,11 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     setup_logging(config.log.level)
     pub = config.publish
-    curve = None
-    if web.curve_server_key and web.curve_client_key:
-        from edged.security import client_keys
-
-        curve = client_keys(web.curve_server_key, web.curve_client_key)
+    curve = web.curve_keys()
     frames = (pub.frames_endpoint or frames_endpoint(pub.endpoint)) if pub.frames else None
     topics = {"status": pub.status_topic, "predictions": pub.topic, "events": "edged.events",
               "frames": "edged.frames"}

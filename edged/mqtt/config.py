@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from edged.companion import CurveClientConfig
 from edged.sources.base import StrictModel
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -45,7 +46,7 @@ class MqttQos(_Finite):
     predictions: Qos = 0
 
 
-class MqttConfig(_Finite):
+class MqttConfig(_Finite, CurveClientConfig):
     host: str = Field("localhost", min_length=1)
     port: int = Field(1883, ge=1, le=65535)
     device_id: str = Field(default_factory=default_device_id,
@@ -70,10 +71,6 @@ class MqttConfig(_Finite):
                               "memory while the broker is unreachable (then newest dropped)")
     stale_after_s: float = Field(15.0, gt=0, le=3600, description="availability goes offline "
                                  "when the daemon sends no status for this long")
-    curve_server_key: Path | None = Field(None, description="the daemon's public key (.key) "
-                                          "when publish.curve is set")
-    curve_client_key: Path | None = Field(None, description="this bridge's secret key "
-                                          "(.key_secret) when publish.curve is set")
 
     @field_validator("device_id")
     @classmethod
@@ -102,8 +99,6 @@ class MqttConfig(_Finite):
     def _together(self) -> MqttConfig:
         if self.password_file is not None and self.username is None:
             raise ValueError("password_file: needs mqtt.username too")
-        if (self.curve_server_key is None) != (self.curve_client_key is None):
-            raise ValueError("curve_server_key: goes together with curve_client_key")
         return self
 
     @property

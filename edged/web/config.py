@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from edged.sources.base import StrictModel
+from edged.companion import CurveClientConfig
 
 
 def split_listen(value: str) -> tuple[str, int]:
@@ -27,7 +27,7 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-class WebConfig(StrictModel):
+class WebConfig(CurveClientConfig):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     listen: str = Field("127.0.0.1:8080", description="HOST:PORT; beyond loopback a token or "
@@ -38,10 +38,6 @@ class WebConfig(StrictModel):
     password_file: Path | None = Field(None, description="basic auth password (first line)")
     max_clients: int = Field(8, ge=1, le=100, description="live page streams at once")
     max_fps: float = Field(15.0, gt=0, le=60, description="frames per second to each page")
-    curve_server_key: Path | None = Field(None, description="the daemon's public key (.key) "
-                                          "when publish.curve is set")
-    curve_client_key: Path | None = Field(None, description="this companion's secret key "
-                                          "(.key_secret) when publish.curve is set")
 
     @field_validator("listen")
     @classmethod
@@ -59,6 +55,4 @@ class WebConfig(StrictModel):
             raise ValueError(f"listen: {host} is not loopback: anyone on the network could "
                              "watch the camera; set web.token_file (or web.username + "
                              "web.password_file), or use an SSH tunnel to 127.0.0.1")
-        if (self.curve_server_key is None) != (self.curve_client_key is None):
-            raise ValueError("curve_server_key: goes together with curve_client_key")
         return self
