@@ -45,8 +45,11 @@ def resize(image: np.ndarray, size: tuple[int, int], how: str) -> np.ndarray:
 
 
 def interpreter(model: Path) -> Any:
-    from ai_edge_litert.interpreter import Interpreter
-
+    """The same runtime the daemon under test uses (LiteRT, or tflite-runtime in its pass)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ModuleNotFoundError:
+        from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef]
     interp = Interpreter(model_path=str(model), num_threads=1)
     interp.allocate_tensors()
     return interp
