@@ -79,10 +79,12 @@ check_install() {
   local root=$1 out
   # a cached root was installed before: a changed unit makes this run an update with reloads
   rm -f "$root/etc/systemd/system/edged.service"
-  # --models: the model and labels config.example.yaml names, so check-config passes
+  # --offline --model mobilenet_v2 --models: CI reaches Debian's archive and PyPI, not GitHub,
+  # so the catalogue model comes from the test data and the config is pointed at it
   out=$(in_root "$root" bash -c 'mkdir /tmp/models && cd /shared/testdata &&
     cp labels/imagenet_labels.txt models/mobilenet_v2_1.0_224_quant.tflite /tmp/models/ &&
-    bash /src/deploy/install.sh --models /tmp/models' 2>&1) || { echo "$out"; return 1; }
+    bash /src/deploy/install.sh --offline --model mobilenet_v2 --models /tmp/models' 2>&1) ||
+    { echo "$out"; return 1; }
   echo "$out"
   expect "one warning" [ "$(grep -c WARNING <<<"$out")" -eq 1 ] || return 1
   expect "picamera2 skipped" grep -q "WARNING: python3-picamera2" <<<"$out" || return 1
@@ -98,7 +100,8 @@ check_install() {
     chmod 0755 "$root/usr/local/lib/edged-arm64/fake/$tool"
   done
   out=$(in_root "$root" bash -c 'mkdir -p /run/systemd/system &&
-    PATH=/usr/local/lib/edged-arm64/fake:$PATH bash /src/deploy/install.sh &&
+    PATH=/usr/local/lib/edged-arm64/fake:$PATH bash /src/deploy/install.sh --offline \
+      --model mobilenet_v2 &&
     echo "--- fake systemd saw:" && cat /run/fake-systemd.log' 2>&1) || { echo "$out"; return 1; }
   echo "$out"
   expect "pending reloads announced" \
