@@ -130,9 +130,7 @@ def test_area_is_exact_block_means_at_integer_power_of_two_factors() -> None:
     for k in (2, 4):
         out = run(img, (640 // k, 480 // k))
         ref = img.reshape(480 // k, k, 640 // k, k, 3).astype(np.float64).mean(axis=(1, 3))
-        # OpenCV interpolates in fixed point (11-bit weights); on aarch64 (NEON, seen under the
-    # emulated Pi stage) its rounding lands up to ~1.06 levels from the exact value
-    assert np.abs(out - ref).max() <= 1.5
+        assert np.abs(out - ref).max() <= 1.0
 
 
 def area_weights(n_dst: int, n_src: int) -> np.ndarray:
@@ -189,7 +187,9 @@ def test_bilinear_matches_a_numpy_reference_with_pixel_centres() -> None:
     wy, wx = wy[:, None, None], wx[None, :, None]
     ref = ((f[y0][:, x0] * (1 - wx) + f[y0][:, x1] * wx) * (1 - wy)
            + (f[y1][:, x0] * (1 - wx) + f[y1][:, x1] * wx) * wy)
-    assert np.abs(out - ref).max() <= 1.0
+    # OpenCV interpolates in fixed point (11-bit weights); on aarch64 (NEON, seen under the
+    # emulated Pi stage) its rounding lands up to ~1.06 levels from the exact value
+    assert np.abs(out - ref).max() <= 1.5
 
 
 def test_nearest_takes_the_pixel_under_each_output_centre() -> None:
