@@ -264,6 +264,8 @@ class Pipeline:
                              self.source.describe(), failures)
                     failures, delay = 0, self.backoff.initial_s
                 self._preprocess(frame)
+                # not kept alive while the next one is read: two full frames at 16 MP are 96 MB
+                del frame
                 if period:
                     next_t = max(next_t + period, time.monotonic() - period)
                     self._stop.wait(max(0.0, next_t - time.monotonic()))

@@ -100,6 +100,8 @@ def test_metrics_parse_and_match_the_status(tmp_path: Path, daemon_factory) -> N
         if again != status or status["state"] != "running" or not status["frames"].get(
                 "published"):
             return None  # a new status arrived in between: read again
+        if not values.get(("edged_inference_seconds_count", ())):
+            return None  # that status came before the first prediction this companion received
         return status, values
 
     status, values = wait_for(consistent, 60, "a running status and matching metrics")

@@ -4,7 +4,8 @@ Memory is bounded whatever the folder holds: names are listed (a few hundred byt
 decoded frames live in a least-recently-used cache of at most ``cache_mb``, and one image is
 decoded at a time, at most ``max_pixels`` (JPEGs larger than that are decoded reduced, other
 formats refused). Bound: cache_mb + ~7 bytes x max_pixels above the daemon's baseline
-(defaults: 64 MB + 112 MB; measured 254 MB RSS in all with two 16 MP images alternating).
+(defaults: 64 MB + 112 MB; measured 254-272 MB RSS in all with two 16 MP images
+alternating, and once 305 MB on a loaded 2-core CI host).
 
 Files that are not regular (a FIFO, a device) are skipped without being opened for reading;
 files that do not decode are logged (rate-limited) and counted (``counters()``), never

@@ -138,20 +138,26 @@ def test_a_start_that_cannot_bind_exits_non_zero(testdata: Path, daemon_factory)
 def test_sigterm_ends_a_process_whose_invoke_hangs_within_10_s(
         testdata: Path, tmp_path: Path, fake_libedgetpu: Path,  # noqa: F811
         daemon_factory) -> None:
-    """The fake Edge TPU answers three invokes, then never again (it sleeps, as a wedged
-    accelerator would). SIGTERM: the hung thread is abandoned after a bounded join and the
-    process exits 0 well within systemd's TimeoutStopSec."""
+    """The fake Edge TPU answers 40 invokes (2 s at 20 fps), then never again (it sleeps, as a
+    wedged accelerator would). SIGTERM: the hung thread is abandoned after a bounded join and
+    the process exits 0 well within systemd's TimeoutStopSec."""
     record = tmp_path / "delegate.txt"
     path = str(testdata / "models/mobilenet_v1_0.25_128_quant.tflite")
+    (tmp_path / "d").mkdir()
+    endpoint = f"ipc://{tmp_path}/d/predictions.sock"
+    # subscribed before the daemon binds: a slow joiner under load would miss the answers
+    # given before the hang and wait for ones that never come
+    sub = subscribe(endpoint)
     d = daemon_factory({
         "source": {"type": "images", "path": str(testdata / "images/parrot.jpg"), "fps": 20},
         "model": {"path": path, "edgetpu_path": path, "delegate": "edgetpu",
                   "edgetpu_library": str(fake_libedgetpu), "edgetpu_retry_s": 600,
-                  "edgetpu_options": {"hang_after": "4", "record": str(record)}}},
+                  "edgetpu_options": {"hang_after": "40", "record": str(record)}},
+        "publish": {"endpoint": endpoint}},
         subdir="d")
-    receive_json(subscribe(d.endpoint), 1, timeout=60)
+    receive_json(sub, 1, timeout=60)
     deadline = time.monotonic() + 30
-    while "hang" not in (record.read_text() if record.exists() else ""):
+    while "hang" not in (record.read_text().splitlines() if record.exists() else []):
         assert time.monotonic() < deadline, "the fake TPU never hung"
         time.sleep(0.1)
     time.sleep(0.5)  # well inside the hung invoke
