@@ -327,6 +327,53 @@ def test_blank_frame_check_can_be_turned_off(world: Any) -> None:
     src.close()
 
 
+@pytest.mark.parametrize("stream", ["main", "lores"])
+def test_read_into_fills_the_slot_at_model_size_with_what_read_gives(world: Any,
+                                                                     stream: str) -> None:
+    src = source(target=(300, 200), stream=stream)
+    src.open()
+    expected = src.read().image.copy()
+    slot = np.full((200, 300, 3), 7, np.uint8)
+    frame = src.read_into(slot)
+    assert frame.image is slot and np.array_equal(slot, expected)
+    assert world.outstanding == 0
+    src.close()
+
+
+def test_read_into_at_another_size_or_an_odd_model_size_is_a_plain_read(world: Any) -> None:
+    src = source(target=(257, 257))
+    src.open()
+    slot = np.zeros((257, 257, 3), np.uint8)
+    frame = src.read_into(slot)  # the ISP gives 258x258: cropped back, not written in place
+    assert frame.image is not slot and frame.size == (257, 257) and not slot.any()
+    other = src.read_into(np.zeros((10, 10, 3), np.uint8))
+    assert other.size == (257, 257)
+    src.close()
+
+
+def test_read_into_drops_blank_frames_like_read(world: Any) -> None:
+    src = source(blank_frames_limit=3)
+    src.open()
+    slot = np.zeros((224, 224, 3), np.uint8)
+    world.blank_frames = 2
+    assert src.read_into(slot).image.any() and world.frames == 2 + 1
+    world.blank_frames = 3
+    with pytest.raises(SourceError, match="3 all-black frames"):
+        src.read_into(slot)
+    src.close()
+
+
+def test_a_frame_zero_on_the_sampled_rows_but_not_elsewhere_is_not_blank() -> None:
+    from edged.sources.picamera2 import all_zero
+
+    a = np.zeros((224, 224, 3), np.uint8)
+    assert all_zero(a)
+    a[3, 100, 1] = 1  # row 3 is not one of the sampled rows (every 7th)
+    assert not all_zero(a)
+    a[3, 100, 1], a[7, 0, 0] = 0, 255
+    assert not all_zero(a)
+
+
 def test_wrongly_shaped_frame_is_transient_and_the_request_is_released(world: Any) -> None:
     src = source()
     src.open()
