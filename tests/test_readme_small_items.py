@@ -55,3 +55,23 @@ def test_run_suggests_endpoint_when_the_socket_folder_cannot_be_made(tmp_path: P
     # an explicit --endpoint that fails gets no hint about --endpoint
     r2 = edged("run", "--endpoint", f"ipc://{blocker}/x/p.sock", timeout=120)
     assert r2.returncode == 69 and "hint:" not in r2.stderr
+
+
+def test_help_and_a_verb_import_only_what_that_verb_needs() -> None:
+    """`edged --help` imported every verb (numpy, OpenCV, the interpreter): ~1.5 s here."""
+    code = ("import sys, contextlib, io\nfrom edged.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n        main(sys.argv[1:])\n    except SystemExit:\n        pass\n"
+            "print(sorted(m for m in ('numpy', 'cv2', 'edged.commands.run', "
+            "'edged.commands.keygen') if m in sys.modules))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def loaded(*args: str) -> str:
+        r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                           timeout=60, env=env)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.strip()
+
+    assert loaded("--help") == "[]"
+    assert "edged.commands.run" not in loaded("keygen", "--help")
+    assert "edged.commands.keygen" in loaded("keygen", "--help")
