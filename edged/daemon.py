@@ -129,6 +129,7 @@ class Daemon:
                 break
             if signum == signal.SIGHUP:
                 self.reload()
+            self.notify.retry_ready()
             if self.tpu.wanted():
                 self.tpu.check(time.monotonic())
             if self.health.fatal:

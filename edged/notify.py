@@ -3,7 +3,9 @@ no-op. Uses systemd-python's ``systemd.daemon.notify`` when importable (apt pyth
 else a datagram to $NOTIFY_SOCKET (a path, or an abstract name starting with '@').
 
 Nothing here raises or blocks: a notification that cannot be delivered (systemd gone, its
-queue full, a bad address) is dropped, because it must never stop the daemon."""
+queue full, a bad address) is dropped, because it must never stop the daemon. READY=1 is the
+exception that is kept: lost, systemd would kill a healthy daemon at TimeoutStartSec, so an
+undelivered READY stays pending and ``retry_ready`` (called from the daemon's loop) resends it."""
 
 from __future__ import annotations
 
@@ -41,31 +43,34 @@ class Notifier:
         self._systemd_notify = _systemd_notify()
         self.backend = "off" if not self.address else \
             "systemd-python" if self._systemd_notify is not None else "datagram"
+        self.ready_pending: str | None = None  # an undelivered READY message
 
     @property
     def enabled(self) -> bool:
         return bool(self.address)
 
-    def send(self, *fields: str) -> None:
+    def send(self, *fields: str) -> bool:
+        """True when delivered (or when there is no systemd to tell)."""
         if not self.address:
-            return
+            return True
         message = "\n".join(fields)
         if self._systemd_notify is not None and self.address == os.environ.get("NOTIFY_SOCKET"):
             try:
-                self._systemd_notify(message)
-                return
+                if self._systemd_notify(message) is not False:
+                    return True
             except Exception:  # noqa: BLE001 - fall back to our own datagram
                 pass
-        self._send_datagram(message.encode("utf-8", "replace"))
+        return self._send_datagram(message.encode("utf-8", "replace"))
 
-    def _send_datagram(self, data: bytes) -> None:
+    def _send_datagram(self, data: bytes) -> bool:
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
                 self._sock.setblocking(False)
             self._sock.sendto(data, socket_address(self.address))
+            return True
         except (OSError, ValueError):
-            pass  # systemd gone, its queue full, or a bad address: never break the daemon
+            return False  # systemd gone, its queue full, or a bad address: never break
 
     def close(self) -> None:
         if self._sock is not None:
@@ -73,7 +78,13 @@ class Notifier:
             self._sock = None
 
     def ready(self, status: str = "") -> None:
-        self.send("READY=1", *([_field("STATUS", status)] if status else []))
+        fields = ("READY=1", *([_field("STATUS", status)] if status else []))
+        self.ready_pending = None if self.send(*fields) else "\n".join(fields)
+
+    def retry_ready(self) -> None:
+        """Resend a READY that could not be delivered (a repeated READY=1 is harmless)."""
+        if self.ready_pending is not None and self.send(self.ready_pending):
+            self.ready_pending = None
 
     def status(self, text: str) -> None:
         self.send(_field("STATUS", text))

@@ -185,6 +185,41 @@ def test_a_full_systemd_queue_does_not_block(tmp_path: Path) -> None:
     r.sock.close()
 
 
+def fill(address: str) -> int:
+    """Datagrams into ``address`` until its queue is full (systemd not reading)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.setblocking(False)
+    n = 0
+    try:
+        while True:
+            s.sendto(b"FILL=1", address)
+            n += 1
+    except BlockingIOError:
+        return n
+    finally:
+        s.close()
+
+
+def test_a_ready_lost_to_a_full_queue_is_resent(tmp_path: Path) -> None:
+    """Dropped, READY=1 would make systemd kill a healthy daemon at TimeoutStartSec."""
+    r = Receiver(str(tmp_path / "notify.sock"))
+    n = Notifier(r.address)
+    assert fill(r.address) > 0
+    n.ready("running")
+    assert n.ready_pending == "READY=1\nSTATUS=running"
+    n.retry_ready()  # still full: kept
+    assert n.ready_pending is not None
+    got = r.pending()
+    assert set(got) == {"FILL=1"}  # the first READY was not delivered
+    n.watchdog()
+    n.retry_ready()
+    assert n.ready_pending is None
+    assert r.pending() == ["WATCHDOG=1", "READY=1\nSTATUS=running"]
+    n.retry_ready()  # nothing pending: nothing sent
+    assert r.pending() == []
+    r.sock.close()
+
+
 @pytest.mark.parametrize(("usec", "pid", "expected"), [
     ("600000", None, 0.3),
     ("600000", "self", 0.3),

@@ -93,6 +93,28 @@ def test_ready_watchdog_reload_stop_sequence(testdata: Path, notify_socket: Noti
 
 
 @pytest.mark.testdata
+def test_a_ready_dropped_by_a_full_notify_queue_is_resent(
+        testdata: Path, notify_socket: NotifySocket, daemon_factory) -> None:
+    """systemd busy: its notify queue is full when the daemon says READY=1. Lost, it would
+    leave the unit 'activating' until TimeoutStartSec kills a healthy daemon."""
+    filler = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    filler.setblocking(False)
+    try:
+        while True:
+            filler.sendto(b"FILL=1", notify_socket.address)
+    except BlockingIOError:
+        pass  # full: every send from the daemon fails until the test reads
+    filler.close()
+    d = daemon_factory(cat_config(testdata), env={"NOTIFY_SOCKET": notify_socket.address})
+    deadline = time.monotonic() + 60
+    while "running: run_id" not in d.log():  # logged right after the READY attempt
+        assert d.proc.poll() is None and time.monotonic() < deadline, d.log()
+        time.sleep(0.05)
+    notify_socket.until("READY=1")
+    assert d.stop() == 0
+
+
+@pytest.mark.testdata
 def test_abstract_notify_socket(testdata: Path, daemon_factory) -> None:
     name = f"edged-test-{os.getpid()}"
     ns = NotifySocket("@" + name, "\0" + name)
