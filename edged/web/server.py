@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from http import HTTPStatus
@@ -51,23 +52,52 @@ class App:
 
 
 class Server(ThreadingHTTPServer):
+    """At most MAX_CONNECTIONS at once. When all are taken, the connection that has waited
+    longest without sending a request (a slowloris, an idle keep-alive) is closed to make
+    room: connections that say nothing cannot lock honest clients out."""
+
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], app: App) -> None:
         self.app = app
+        self._idle: dict[Any, float] = {}  # connection -> since when it waits for a request
+        self._idle_lock = threading.Lock()
         super().__init__(address, Handler)
 
+    def waiting(self, conn: Any, idle: bool) -> None:
+        with self._idle_lock:
+            if idle:
+                self._idle.setdefault(conn, time.monotonic())
+            else:
+                self._idle.pop(conn, None)
+
+    def _evict_idlest(self) -> bool:
+        with self._idle_lock:
+            if not self._idle:
+                return False
+            conn = min(self._idle, key=self._idle.__getitem__)
+            del self._idle[conn]
+        try:
+            conn.shutdown(socket.SHUT_RDWR)  # its handler reads EOF, ends, frees its slot
+        except OSError:
+            pass
+        return True
+
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.app.connections.acquire(blocking=False):
-            self.shutdown_request(request)  # a flood of connections costs nothing more
+        connections = self.app.connections
+        if not connections.acquire(blocking=False) and not (
+                self._evict_idlest() and connections.acquire(timeout=2.0)):
+            self.shutdown_request(request)  # all busy with real requests: refused at once
             return
+        self.waiting(request, True)
         super().process_request(request, client_address)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
+            self.waiting(request, False)
             self.app.connections.release()
 
 
@@ -84,6 +114,15 @@ class Handler(BaseHTTPRequestHandler):
     @property
     def app(self) -> App:
         return self.server.app
+
+    def handle_one_request(self) -> None:
+        self.server.waiting(self.connection, True)  # until its request line and headers
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        complete = super().parse_request()  # reads the headers: a dribbler is still idle
+        self.server.waiting(self.connection, False)
+        return complete
 
     def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
         url = urlsplit(self.path)
