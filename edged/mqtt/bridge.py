@@ -25,6 +25,8 @@ from edged.mqtt.summary import Throttle, summarize
 log = logging.getLogger("edged.mqtt")
 EVENTS_TOPIC = "edged.events"
 MAX_INBOUND = 1 << 20  # a message from the daemon larger than this is not ours
+NOTES_PER_TURN = 200  # broker notes handled between two looks at the daemon's socket
+REANNOUNCE_MIN_S = 10.0  # Home Assistant birth messages closer than this: one announce
 
 
 class Counters:
@@ -59,6 +61,8 @@ class Bridge:
         self._last_status: dict[str, Any] | None = None
         self._last_status_at = 0.0
         self._last_warning = 0.0
+        self._announced_at = -REANNOUNCE_MIN_S
+        self._announce_due: float | None = None
         self._sock = self._subscribe(endpoint, curve, context or zmq.Context.instance())
 
     def _subscribe(self, endpoint: str, curve: dict[str, bytes] | None,
@@ -114,7 +118,7 @@ class Bridge:
             log.warning(text)
 
     def _drain_notes(self) -> None:
-        while True:
+        for _ in range(NOTES_PER_TURN):  # a flood of broker messages cannot starve the daemon
             try:
                 note = self.link.notes.get_nowait()
             except queue.Empty:
@@ -138,7 +142,8 @@ class Bridge:
     def _on_broker_message(self, note: Note) -> None:
         if note.topic == f"{self.config.discovery_prefix}/status":
             if note.payload == b"online":  # Home Assistant (re)started: announce again
-                self._publish_discovery()
+                self._announce_due = max(time.monotonic(),
+                                         self._announced_at + REANNOUNCE_MIN_S)
         elif note.payload and note.retained and discovery.stale_topic(
                 self.config, note.topic, self._entity_topics):
             log.info("removing entity no longer configured: %s", note.topic)
@@ -152,6 +157,7 @@ class Bridge:
         self._set_online(not self._online)
 
     def _publish_discovery(self) -> None:
+        self._announced_at, self._announce_due = time.monotonic(), None
         for e in self.entities:
             self.link.publish(e.topic(self.config), json.dumps(e.payload), qos=1, retain=True)
 
@@ -197,6 +203,7 @@ class Bridge:
     def _publish_status(self, raw: dict[str, Any]) -> None:
         body = {**raw, "bridge": {**self.counters.as_dict(), "events_delivered":
                                   self.outbox.delivered, "events_dropped": self.outbox.dropped,
+                                  "broker_messages_dropped": self.link.inbound_dropped,
                                   "events_queued": len(self.outbox.pending)}}
         self.link.publish(f"{self.config.prefix}/status", json.dumps(body),
                           qos=self.config.qos.status, retain=True)
@@ -221,6 +228,8 @@ class Bridge:
                               "online" if online else "offline", qos=1, retain=True)
 
     def _tick(self, now: float) -> None:
+        if self._announce_due is not None and now >= self._announce_due and self.link.connected:
+            self._publish_discovery()  # birth messages coalesced: one announce per window
         out = self.throttle.due(now)
         if out is not None:
             self._publish_summary(out)

@@ -24,6 +24,11 @@ from edged.mqtt.config import MqttConfig
 from edged.security import credential_path
 
 log = logging.getLogger("edged.mqtt")
+# Inbound messages (Home Assistant's birth message, retained discovery configs) are small and
+# only ever compared with "online" or tested for emptiness: anyone who may publish on the
+# broker can send them, so each is cut to this many bytes and at most this many wait.
+INBOUND_PAYLOAD_BYTES = 64
+INBOUND_PENDING_MAX = 1000
 
 # CONNACK codes that retrying cannot fix: MQTT 3.1.1 codes 1-5 and their MQTT 5 names
 FATAL_CONNACK = {1, 2, 4, 5, 128, 129, 130, 132, 133, 134, 135, 138, 140}
@@ -77,6 +82,7 @@ class Link:
         self.subscriptions = subscriptions
         self.connected = False
         self.generation = 0  # connections so far (written by paho's thread only)
+        self.inbound_dropped = 0  # messages dropped while INBOUND_PENDING_MAX were waiting
         self.client = paho.Client(CallbackAPIVersion.VERSION2,
                                   client_id=config.client_id or f"edged-{config.device_id}",
                                   protocol=paho.MQTTv311, clean_session=True)
@@ -114,7 +120,11 @@ class Link:
         self.notes.put(Note("disconnected", str(reason)))
 
     def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
-        self.notes.put(Note("message", topic=msg.topic, payload=bytes(msg.payload),
+        if self.notes.qsize() >= INBOUND_PENDING_MAX:  # a flood: the bridge keeps up with
+            self.inbound_dropped += 1                  # the daemon, not with the flood
+            return
+        self.notes.put(Note("message", topic=msg.topic[:512],
+                            payload=bytes(msg.payload[:INBOUND_PAYLOAD_BYTES]),
                             retained=bool(msg.retain)))
 
     def _on_publish(self, _c: Any, _u: Any, mid: int, _r: Any, _p: Any) -> None:
