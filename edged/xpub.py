@@ -24,10 +24,12 @@ is remembered so a number reused by a later file is never touched.
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import socket
 import struct
+import termios
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -51,9 +53,14 @@ PEER_TOTAL_WHILE_REFUSING = 64 * 1024  # while invalid subscriptions arrive: dro
 CHECK_INTERVAL_S = 1.0
 MIN_CHECK_INTERVAL_S = 0.005
 _TCP_INFO_BYTES_RECEIVED = 128  # offset of tcpi_bytes_received in struct tcp_info
-# invalid subscriptions (honest peers send none) after which every ipc peer is dropped:
-# libzmq keeps each in memory until its peer goes away
+# invalid subscriptions (honest peers send none) after which ipc peers are dropped: libzmq
+# keeps each in memory until its peer goes away. An ipc peer has no byte counter, but a
+# flooder's unread bytes pile up in its socket's receive queue (RCVHWM 2 keeps libzmq from
+# reading ahead), while an honest subscriber, silent after subscribing, has none waiting:
+# the peers with more than IPC_PENDING_TALKER bytes queued are dropped, all only if none has.
+# (Dropping a talker sooner makes it reconnect sooner: more of its flood gets read.)
 _IPC_FLOOD = 10_000
+IPC_PENDING_TALKER = 4096
 
 
 @dataclass
@@ -101,18 +108,23 @@ class ConnectionGuard:
     def check(self, invalid: int, invalid_total: int = 0) -> bool:
         """Drop tcp peers that overdrew their byte budget, or that sent more than any
         subscriber while ``invalid`` subscriptions arrived; ipc peers (no byte counter,
-        trusted by file permissions) only when invalid subscriptions flood. True when the
-        ipc flood rule fired."""
+        trusted by file permissions) only when invalid subscriptions flood, and then only
+        those with unread bytes queued if any has. True when the ipc flood rule fired."""
         now = time.monotonic()
         with self._lock:
             peers = list(self._peers.items())
+        flood = invalid_total > _IPC_FLOOD
+        talkers = {fd for fd, p in peers if flood and not p.tcp
+                   and _pending_bytes(fd) > IPC_PENDING_TALKER}
         for fd, peer in peers:
             if not _same_inode(fd, peer.inode):  # closed without a monitor event seen
                 self.gone(fd)
                 continue
             if not peer.tcp:
-                if invalid_total > _IPC_FLOOD:
-                    self._drop(fd, peer, f"{invalid_total} invalid subscriptions")
+                if flood and (fd in talkers or not talkers):
+                    why = "kept sending" if talkers else "an ipc peer sent"
+                    self._drop(fd, peer, f"{why} while {invalid_total} invalid "
+                               "subscriptions arrived")
                 continue
             total = _bytes_received(fd)
             peer.tokens = min(PEER_BURST, peer.tokens + PEER_BYTES_PER_S * (now - peer.since))
@@ -156,6 +168,17 @@ def _same_inode(fd: int, inode: int) -> bool:
         return os.fstat(fd).st_ino == inode
     except OSError:
         return False
+
+
+def _pending_bytes(fd: int) -> int:
+    """Bytes the peer sent that nobody has read yet (FIONREAD; 0 if it cannot be told)."""
+    try:
+        with socket.socket(fileno=os.dup(fd)) as s:
+            out = fcntl.ioctl(s.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    except OSError:
+        return 0
+    value: int = struct.unpack("i", out)[0]
+    return value
 
 
 def _bytes_received(fd: int) -> int:
