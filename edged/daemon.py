@@ -61,6 +61,9 @@ class Daemon:
         self.parts = Supervisor(config, self.run_id, self.stats, self.health, self.emitter)
         self.tpu = EdgeTpuSupervisor(self.parts)
         self.hung = False  # a pipeline thread did not end: the caller must os._exit
+        # A camera is opened only after the swap (it cannot be open twice): until the new
+        # one delivers, the config it replaced is kept to go back to if it fails for good.
+        self._rollback: Config | None = None
 
     @property
     def config(self) -> Config:
@@ -132,6 +135,10 @@ class Daemon:
             self.notify.retry_ready()
             if self.tpu.wanted():
                 self.tpu.check(time.monotonic())
+            if self._rollback is not None and self.health.state == "running":
+                self._rollback = None  # the new source delivers
+            if self.health.fatal and self._rollback is not None:
+                self._roll_back()
             if self.health.fatal:
                 log.error("fatal: %s", self.health.fatal)
                 self.notify.watchdog_trigger()
@@ -185,7 +192,11 @@ class Daemon:
             if self.config_path is None:
                 raise ConfigError(["no config file to reload (started without --config)"])
             new = load_config(self.config_path)
+            old = self.parts.config
             if self.parts.reload(new):
+                source = self.parts.parts.source if self.parts.parts else None
+                if new.source != old.source and source is not None and source.live:
+                    self._rollback = old
                 self.tpu.retry.initial_s = new.model.edgetpu_retry_s
                 log.info("reloaded %s", self.config_path)
             else:
@@ -200,3 +211,17 @@ class Daemon:
             else:
                 log.error("reload failed, still running the previous config: %s", exc)
         self.notify.ready(self.report.line())
+
+    def _roll_back(self) -> None:
+        """The source a reload brought in failed for good before its first frame: the
+        previous config again, as if the reload had been refused."""
+        old, self._rollback = self._rollback, None
+        assert old is not None
+        failure = self.health.fatal
+        log.error("reload: the new source failed (%s); going back to the previous config",
+                  failure)
+        self.health.clear_fatal()
+        try:
+            self.parts.reload(old)
+        except EdgedError as exc:
+            self.health.fail(f"{failure}; the previous config could not be restored: {exc}")

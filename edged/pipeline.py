@@ -78,6 +78,10 @@ class Health:
             self.fatal, self.exit_code = message, exit_code
         self.changed.set()
 
+    def clear_fatal(self) -> None:
+        """The failure was handled (a reload rolled back): no longer a reason to exit."""
+        self.fatal, self.exit_code = None, EX_SOFTWARE
+
     def await_inference(self, state: str, reason: str | None) -> None:
         """Set before a new pipeline starts: ``running`` comes with its first inferred
         frame, not before."""

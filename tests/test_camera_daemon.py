@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -188,3 +189,28 @@ def test_missing_picamera2_stops_with_install_instructions(testdata: Path, tmp_p
     assert "python3-picamera2" in log and "--system-site-packages" in log
     assert "Traceback" not in log
 
+
+
+def test_a_reload_to_a_camera_that_does_not_exist_goes_back_to_the_previous_config(
+        testdata: Path, camera: Camera, daemon_factory: Any) -> None:
+    """The new camera can only be opened after the swap (one camera is never open twice);
+    when it fails for good, the daemon must not exit (systemd would not restart a 78): it
+    goes back to the camera it had, as a refused reload would."""
+    d = daemon_factory(config(testdata), env=camera.env())
+    listen = Listener(d.endpoint)
+    listen.more_predictions(3)
+    cfg = config(testdata, camera=5)  # one camera plugged in: index 5 does not exist
+    cfg["publish"]["endpoint"] = d.endpoint
+    d.write_config(cfg)
+    d.signal(signal.SIGHUP)
+    listen.until(lambda: "going back to the previous config" in d.log(), "the rollback")
+    listen.more_predictions(5)  # the first camera again
+    assert_macaw(listen.predictions[-5:])
+    listen.state("running")
+    assert d.proc.poll() is None
+    log = d.log()
+    assert "source.camera: camera 5 does not exist" in log and "Traceback" not in log
+    d.write_config({**cfg, "source": {**cfg["source"], "camera": 0}})
+    d.signal(signal.SIGHUP)  # a later good reload still works
+    listen.more_predictions(3)
+    assert d.stop() == 0
