@@ -160,7 +160,8 @@ def test_sigterm_ends_a_process_whose_invoke_hangs_within_10_s(
     while "hang" not in (record.read_text().splitlines() if record.exists() else []):
         assert time.monotonic() < deadline, "the fake TPU never hung"
         time.sleep(0.1)
-    time.sleep(0.5)  # well inside the hung invoke
+    # "hang" is written inside the delegate's invoke, right before it sleeps: the thread is
+    # in the hung invoke now
     t0 = time.monotonic()
     d.signal(signal.SIGTERM)
     code = d.proc.wait(15)
