@@ -158,7 +158,7 @@ def pair_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     d2 /= c2
     sim = np.divide(inter, union, out=inter)
     sim -= d2
-    sim -= (a[CLS] != b[CLS]) * CLASS_PENALTY
+    np.subtract(sim, CLASS_PENALTY, out=sim, where=a[CLS] != b[CLS])
     lg = a[9:11] - b[9:11]
     np.abs(lg, out=lg)
     shape = lg[0] + lg[1]
@@ -180,7 +180,7 @@ def associate(f: np.ndarray, tracks: int, ok: bool = True) -> tuple[list[int], l
     s = pair_similarity(a, b)
     stage = a[STAGE]
     stage += b[STAGE]
-    ok_pairs = np.flatnonzero(s > _STAGE_MIN[stage.astype(np.intp)])
+    ok_pairs = (s > _STAGE_MIN[stage.astype(np.intp)]).nonzero()[0]
     if not len(ok_pairs):
         return [], []
     order = ok_pairs[np.lexsort((-s[ok_pairs], stage[ok_pairs]))]

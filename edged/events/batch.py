@@ -15,16 +15,13 @@ def anchors(state: np.ndarray, kinds: tuple[int, ...] = (0, 1, 2)) -> np.ndarray
     """[3, n, 2]: the anchor points of KINDS from [n, 4] cx, cy, w, h (only those of
     ``kinds`` are filled in)."""
     out = np.empty((3, len(state), 2))
-    cy = state[:, 1]
-    out[kinds, :, 0] = state[:, 0]
-    if 1 in kinds:
-        out[1, :, 1] = cy
-    if 0 in kinds or 2 in kinds:
-        half = state[:, 3] / 2
-        if 0 in kinds:
-            np.add(cy, half, out=out[0, :, 1])
-        if 2 in kinds:
-            np.subtract(cy, half, out=out[2, :, 1])
+    cx, cy, half = state[:, 0], state[:, 1], state[:, 3] / 2
+    for k in kinds:
+        out[k, :, 0] = cx
+        if k == 1:
+            out[k, :, 1] = cy
+        else:
+            (np.add if k == 0 else np.subtract)(cy, half, out=out[k, :, 1])
     return out
 
 
@@ -48,11 +45,12 @@ class _Filtered:
         self._by_label = np.ascontiguousarray(self.table.T)  # [class index, items]
         self._scored = bool(min_score.any())
 
-    def eligible(self, labels: np.ndarray, best: np.ndarray) -> np.ndarray:
-        """[n, items] bool (scores are in [0, 1]: a minimum of 0 admits every score)."""
-        ok = self._by_label[np.minimum(labels, len(self._by_label) - 1)]
+    def eligible(self, labels: np.ndarray, best: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """[rows, items] bool: ``labels`` and ``best`` (score) of the tracks, per track;
+        scores are in [0, 1], a minimum of 0 admits every score."""
+        ok = self._by_label[np.minimum(labels[rows], len(self._by_label) - 1)]
         if self._scored:
-            ok &= best[:, None] >= self.min_score[None, :]
+            ok &= best[rows][:, None] >= self.min_score[None, :]
         return ok
 
 
@@ -94,7 +92,8 @@ class ZoneSet(_Filtered):
         dy = p[:, 1:2] - self.y0
         t = dx * self.abx + dy * self.aby
         t /= self.ab2
-        np.clip(t, 0, 1, out=t)
+        np.maximum(t, 0.0, out=t)  # np.clip's arithmetic, without its wrapper's cost
+        np.minimum(t, 1.0, out=t)
         dx -= t * self.abx
         dy -= t * self.aby
         dx *= dx
@@ -114,6 +113,7 @@ class LineSet(_Filtered):
         self.dir = np.array([ln.dir for ln in lines]).reshape(-1, 2)
         self.length2 = np.array([ln.length2 for ln in lines])
         self.margin = np.array([ln.config.margin for ln in lines])
+        self.neg_margin = -self.margin
         self._filters(allowed, np.zeros(len(lines)))
 
     def points(self, pts: np.ndarray) -> np.ndarray:
@@ -123,7 +123,7 @@ class LineSet(_Filtered):
     def sides(self, p: np.ndarray) -> np.ndarray:
         """[n, lines] int8: +1 clearly on the in side, -1 clearly out, 0 within the margin."""
         s = p[:, :, 0] * self.normal[:, 0] + p[:, :, 1] * self.normal[:, 1] - self.offset
-        return np.subtract(s > self.margin, s < -self.margin, dtype=np.int8)
+        return np.subtract(s > self.margin, s < self.neg_margin, dtype=np.int8)
 
     def within(self, a: np.ndarray, b: np.ndarray, li: np.ndarray) -> np.ndarray:
         """[k] bool: the path a -> b meets line ``li`` between its two points."""

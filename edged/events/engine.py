@@ -147,12 +147,12 @@ class EventEngine:
         c, t, zs = self.tracker.cols, ctx[2], self._zoneset
         member, since, loitered = (c.extra["zone_in"], c.extra["zone_t"], c.extra["loitered"])
         was = member[rows]
-        ok = zs.eligible(c.label[rows], c.best[rows])
+        ok = zs.eligible(c.label, c.best, rows)
         target = zs.inside(pts)
         target &= ok
         flip = target != was
         events: list[dict[str, Any]] = []
-        if flip.any():
+        if np.count_nonzero(flip):
             ri, zi = np.nonzero(flip)
             keep = zs.far(pts, ri, zi) | ~ok[ri, zi]
             ri, zi = ri[keep], zi[keep]
@@ -166,10 +166,10 @@ class EventEngine:
         wait = c.extra["loiter_at"][rows]  # 0, or about when loitering is due
         soon = wait > 0
         soon &= wait <= t + 1e-3
-        if not soon.any():
+        if not np.count_nonzero(soon):
             return events
         due = member[rows] & ~loitered[rows] & (t - since[rows] >= zs.loiter)
-        if due.any():
+        if np.count_nonzero(due):
             for k, z in zip(*(x.tolist() for x in np.nonzero(due)), strict=True):
                 r = int(rows[k])
                 loitered[r, z] = True
@@ -214,8 +214,8 @@ class EventEngine:
         prev = side[rows]
         flip = now * prev < 0  # sides -1, 0, 1: both settled, and changed
         events: list[dict[str, Any]] = []
-        if flip.any():
-            flip &= c.confirmed[rows][:, None] & ls.eligible(c.label[rows], c.best[rows])
+        if np.count_nonzero(flip):
+            flip &= c.confirmed[rows][:, None] & ls.eligible(c.label, c.best, rows)
             ri, li = np.nonzero(flip)
             crossed = ls.within(last[rows[ri], li], p[ri, li], li)
             for k, j in zip(ri[crossed].tolist(), li[crossed].tolist(), strict=True):

@@ -177,7 +177,7 @@ class Tracker:
         if len(c.ids) and n:
             tr, dr = self._associate(t, boxes, classes, high)
             det_rows[dr] = tr
-        dets = np.flatnonzero(det_rows >= 0)
+        dets = (det_rows >= 0).nonzero()[0]
         rows = det_rows[dets]
         appeared = self._correct(t, rows, boxes.T.take(dets, axis=1), scores[dets],
                                  classes[dets])
@@ -186,16 +186,18 @@ class Tracker:
                                                min(p.max_age_s, TENTATIVE_AGE_S))
         dead[rows] = False
         matched = rows[conf[rows]]
-        gone = np.flatnonzero(dead & conf)
+        gone = (dead & conf).nonzero()[0]
         lost = int(np.count_nonzero(conf)) - len(gone) - len(matched)
-        fresh = np.flatnonzero(high & (det_rows < 0) & (scores >= p.new_track_score))
-        start = len(c.ids)
-        new_confirmed = self._start(t, boxes[fresh], scores[fresh], classes[fresh])
-        det_rows[fresh] = np.arange(start, start + len(fresh))
-        self._dead = np.concatenate([dead, np.zeros(len(fresh), bool)]) if len(fresh) else dead
-        if len(new_confirmed):
-            appeared = np.concatenate([appeared, new_confirmed])
-            matched = np.concatenate([matched, new_confirmed])
+        self._dead = dead
+        fresh = (high & (det_rows < 0) & (scores >= p.new_track_score)).nonzero()[0]
+        if len(fresh):
+            start = len(c.ids)
+            new_confirmed = self._start(t, boxes[fresh], scores[fresh], classes[fresh])
+            det_rows[fresh] = np.arange(start, start + len(fresh))
+            self._dead = np.concatenate([dead, np.zeros(len(fresh), bool)])
+            if len(new_confirmed):
+                appeared = np.concatenate([appeared, new_confirmed])
+                matched = np.concatenate([matched, new_confirmed])
         return FrameTracks(det_rows, matched, appeared, gone, lost)
 
     def _associate(self, t: float, boxes: np.ndarray, classes: np.ndarray,
@@ -268,8 +270,6 @@ class Tracker:
                classes: np.ndarray) -> np.ndarray:
         """New tentative tracks; returns those confirmed at once (``min_hits`` 1)."""
         n = len(boxes)
-        if not n:
-            return _EMPTY
         start = len(self.cols.ids)
         f = np.zeros((_ROWS, n))
         b = boxes.T
@@ -290,8 +290,8 @@ class Tracker:
         return rows
 
     def _compact(self) -> None:
-        if self._dead.any():
-            self.cols.keep(np.flatnonzero(~self._dead))
+        if np.count_nonzero(self._dead):
+            self.cols.keep((~self._dead).nonzero()[0])
             self._dead = np.zeros(len(self.cols.ids), bool)
         elif len(self._dead) != len(self.cols.ids):
             self._dead = np.zeros(len(self.cols.ids), bool)
