@@ -139,43 +139,52 @@ class EventEngine:
                 "frame_seq": ctx[0], "capture_ns": ctx[1], "track_id": int(c.ids[row]),
                 "label": self.label_name(index), "index": index,
                 "score": round(float(c.score[row]), 5),
-                "box": [round(float(v), 5) for v in c.box[row]],
+                "box": [round(v, 5) for v in c.box[row].tolist()],
                 "age_s": round(ctx[2] - float(c.t_first[row]), 3), **extra}
 
     def _zones(self, ctx: tuple[int, int, float], rows: np.ndarray,
                pts: np.ndarray) -> list[dict[str, Any]]:
-        c, t, zs = self.tracker.cols, ctx[2], self._zoneset
-        member, since, loitered = (c.extra["zone_in"], c.extra["zone_t"], c.extra["loitered"])
-        was = member[rows]
+        c, zs = self.tracker.cols, self._zoneset
         ok = zs.eligible(c.label, c.best, rows)
         target = zs.inside(pts)
         target &= ok
-        flip = target != was
-        events: list[dict[str, Any]] = []
-        if np.count_nonzero(flip):
-            ri, zi = np.nonzero(flip)
-            keep = zs.far(pts, ri, zi) | ~ok[ri, zi]
-            ri, zi = ri[keep], zi[keep]
-            order = np.lexsort((~target[ri, zi], zi))  # by zone: entries, then exits
-            for k, z in zip(ri[order].tolist(), zi[order].tolist(), strict=True):
-                r = int(rows[k])
-                if target[k, z]:
-                    events.append(self._enter(ctx, r, z))
-                else:
-                    events.append(self._leave(ctx, r, z))
+        flip = target != c.extra["zone_in"][rows]
+        events = self._crossings(ctx, rows, pts, target, ok, flip) if np.count_nonzero(flip) else []
         wait = c.extra["loiter_at"][rows]  # 0, or about when loitering is due
         soon = wait > 0
-        soon &= wait <= t + 1e-3
-        if not np.count_nonzero(soon):
-            return events
-        due = member[rows] & ~loitered[rows] & (t - since[rows] >= zs.loiter)
-        if np.count_nonzero(due):
-            for k, z in zip(*(x.tolist() for x in np.nonzero(due)), strict=True):
-                r = int(rows[k])
-                loitered[r, z] = True
-                c.extra["loiter_at"][r, z] = 0.0
-                events.append(self._event(ctx, "zone.loitering", r, zone=self.zones[z].name,
-                                          dwell_s=round(t - since[r, z], 3)))
+        soon &= wait <= ctx[2] + 1e-3
+        return events + self._loitering(ctx, rows) if np.count_nonzero(soon) else events
+
+    def _crossings(self, ctx: tuple[int, int, float], rows: np.ndarray, pts: np.ndarray,
+                   target: np.ndarray, ok: np.ndarray, flip: np.ndarray) -> list[dict[str, Any]]:
+        """Entries and exits: the changes of ``target`` (inside and eligible) that are past
+        the margin, or of a track no longer eligible."""
+        ri, zi = np.nonzero(flip)
+        keep = self._zoneset.far(pts, ri, zi) | ~ok[ri, zi]
+        if not np.count_nonzero(keep):
+            return []
+        ri, zi = ri[keep], zi[keep]
+        order = np.lexsort((~target[ri, zi], zi))  # by zone: entries, then exits
+        events = []
+        for k, z in zip(ri[order].tolist(), zi[order].tolist(), strict=True):
+            r = int(rows[k])
+            if target[k, z]:
+                events.append(self._enter(ctx, r, z))
+            else:
+                events.append(self._leave(ctx, r, z))
+        return events
+
+    def _loitering(self, ctx: tuple[int, int, float], rows: np.ndarray) -> list[dict[str, Any]]:
+        c, t = self.tracker.cols, ctx[2]
+        member, since, loitered = (c.extra["zone_in"], c.extra["zone_t"], c.extra["loitered"])
+        due = member[rows] & ~loitered[rows] & (t - since[rows] >= self._zoneset.loiter)
+        events = []
+        for k, z in zip(*(x.tolist() for x in np.nonzero(due)), strict=True):
+            r = int(rows[k])
+            loitered[r, z] = True
+            c.extra["loiter_at"][r, z] = 0.0
+            events.append(self._event(ctx, "zone.loitering", r, zone=self.zones[z].name,
+                                      dwell_s=round(t - since[r, z], 3)))
         return events
 
     def _enter(self, ctx: tuple[int, int, float], r: int, zi: int) -> dict[str, Any]:

@@ -137,6 +137,7 @@ class Tracker:
     def __init__(self, params: TrackerParams | None = None) -> None:
         self.params = params or TrackerParams()
         self.cols = _Columns()
+        self.cols.extra["_votes"] = np.zeros((0, 1))
         self._dead = np.zeros(0, bool)
         self._next_id = 1
 
@@ -172,7 +173,8 @@ class Tracker:
         self._compact()
         p, c = self.params, self.cols
         n = len(boxes)
-        det_rows = np.full(n, -1, np.int64)
+        det_rows = np.empty(n, np.int64)
+        det_rows.fill(-1)
         high = scores >= p.high_score
         if len(c.ids) and n:
             tr, dr = self._associate(t, boxes, classes, high)
@@ -241,7 +243,7 @@ class Tracker:
         np.maximum(g[_BEST], scores, out=g[_BEST])
         g[_BOX:_BOX + 4] = boxes
         c.f[:, rows] = g
-        votes = self._votes_for(classes)
+        votes = self._votes(classes)
         votes[rows, classes] += scores
         c.label[rows] = votes[rows].argmax(axis=1)
         newly = rows[~c.confirmed[rows] & (g[_HITS] >= self.params.min_hits)]
@@ -249,14 +251,12 @@ class Tracker:
             self._confirm(newly)
         return newly
 
-    def _votes_for(self, classes: np.ndarray) -> np.ndarray:
-        """The [tracks, classes] score sums (label voting), widened to the classes seen."""
-        votes = self.cols.extra.get("_votes")
-        width = int(classes.max()) + 1 if len(classes) else 1
-        if votes is None or votes.shape[1] < width:
-            wider = np.zeros((len(self.cols.ids), width))
-            if votes is not None:
-                wider[:, :votes.shape[1]] = votes
+    def _votes(self, classes: np.ndarray) -> np.ndarray:
+        """The [tracks, classes] score sums (label voting), wide enough for ``classes``."""
+        votes = self.cols.extra["_votes"]
+        if votes.shape[1] <= int(np.maximum.reduce(classes, initial=0)):  # rare: widen
+            wider = np.zeros((len(votes), int(classes.max()) + 1))
+            wider[:, :votes.shape[1]] = votes
             self.cols.extra["_votes"] = votes = wider
         return votes
 
@@ -282,8 +282,7 @@ class Tracker:
         f[_HITS] = 1
         self.cols.append(f, classes.astype(np.int64))
         rows = np.arange(start, start + n)
-        votes = self._votes_for(classes)
-        votes[rows, classes] = scores
+        self._votes(classes)[rows, classes] = scores
         if self.params.min_hits > 1:
             return _EMPTY
         self._confirm(rows)
