@@ -277,3 +277,24 @@ def test_schema_command_prints_the_event_schema() -> None:
     assert schema["$defs"]["Event"]["properties"]["type"]["enum"] == list(EVENT_TYPES)
     det = schema["$defs"]["Prediction"]["$defs"]["Detection"]["properties"]
     assert "track_id" in det and "track_age" in det
+
+
+def test_the_margin_test_of_all_zones_at_once_is_edge_distance() -> None:
+    from edged.events.batch import ZoneSet, anchors
+    from edged.events.zones import Zone, edge_distance
+
+    zones = [Zone(ZoneConfig(name="a", polygon=SQUARE, margin=0.02)),
+             Zone(ZoneConfig(name="b", polygon=[(0.1, 0.1), (0.5, 0.2), (0.3, 0.7)],
+                             anchor="center", margin=0.05)),
+             Zone(ZoneConfig(name="c", polygon=SQUARE, margin=0.0))]
+    zs = ZoneSet(zones, [None, None, None])
+    rng = np.random.default_rng(0)
+    state = np.concatenate([rng.uniform(0, 1, (200, 2)), rng.uniform(0, 0.2, (200, 2))], axis=1)
+    pts = anchors(state)
+    rows, which = np.arange(200), rng.integers(0, 3, 200)
+    got = zs.far(pts, rows, which)
+    for z, zone in enumerate(zones):
+        sel = which == z
+        d = edge_distance(pts[zs.kind[z], rows[sel]], zone.poly)
+        assert np.array_equal(got[sel], d >= zone.config.margin)
+    assert got[which == 2].all() and not got.all()

@@ -5,6 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edged.events.assoc import (
+    CLS,
+    STAGE,
+    STAGE1_MIN,
+    STAGE2_MIN,
+    X0,
+    associate,
+    features,
+    gate,
+    new_features,
+    pair_similarity,
+)
 from edged.events.tracker import Tracker, TrackerParams, greedy_match, similarity
 
 
@@ -101,3 +113,77 @@ def test_greedy_match_is_plain_greedy(seed: int) -> None:
             used_c.add(j)
             expected.append((i, j))
     assert sorted(zip(r.tolist(), c.tolist(), strict=True)) == sorted(expected)
+
+
+# --- the gated association is the dense one, pair for pair --------------------------------
+
+def random_boxes(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Boxes of mixed sizes (some near zero), many close to each other."""
+    centres = rng.uniform(0, 1, (n, 2))
+    centres[n // 2:] = centres[:n - n // 2] + rng.normal(0, 0.03, (n - n // 2, 2))
+    wh = rng.uniform(0.0, 0.2, (n, 2)) * rng.choice([0.01, 1.0, 3.0], (n, 1))
+    return np.concatenate([centres - wh / 2, centres + wh / 2], axis=1)
+
+
+def features_of(tracks: np.ndarray, track_cls: np.ndarray, dets: np.ndarray,
+                det_cls: np.ndarray, confirmed: np.ndarray, high: np.ndarray
+                ) -> tuple[np.ndarray, bool]:
+    n = len(tracks)
+    f = new_features(n + len(dets))
+    f[X0:X0 + 4] = np.concatenate([tracks, dets]).T
+    f[CLS] = np.concatenate([track_cls, det_cls])
+    f[STAGE] = np.concatenate([2 * ~confirmed, ~high])
+    return f, features(f, n)
+
+
+def three_stages(sim: np.ndarray, confirmed: np.ndarray, high: np.ndarray) -> set:
+    """The tracker's association before it was gated: greedy_match per stage."""
+    det_rows = np.full(sim.shape[1], -1)
+    for tracks, dets, minimum in ((confirmed, high, STAGE1_MIN), (confirmed, ~high, STAGE2_MIN),
+                                  (~confirmed, high, STAGE1_MIN)):
+        t = np.flatnonzero(tracks & ~np.isin(np.arange(len(sim)), det_rows))
+        d = np.flatnonzero(dets & (det_rows < 0))
+        if len(t) and len(d):
+            r, c = greedy_match(sim[np.ix_(t, d)], minimum)
+            det_rows[d[c]] = t[r]
+    return {(int(r), d) for d, r in enumerate(det_rows.tolist()) if r >= 0}
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_gate_keeps_every_pair_that_can_match_with_the_same_similarity(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, m = int(rng.integers(1, 40)), int(rng.integers(1, 40))
+    tracks, dets = random_boxes(rng, n), random_boxes(rng, m)
+    tc, dc = rng.integers(0, 2, n), rng.integers(0, 2, m)
+    conf, high = rng.random(n) < 0.7, rng.random(m) < 0.7
+    sim = similarity(tracks, tc, dets, dc)
+    f, ok = features_of(tracks, tc, dets, dc, conf, high)
+    assert ok
+    r, c = gate(f, n)
+    kept = np.zeros_like(sim, bool)
+    kept[r, c] = True
+    assert not (sim > STAGE1_MIN)[~kept].any()
+    pairs = pair_similarity(f.take(r, axis=1), f[:, n:].take(c, axis=1))
+    assert np.array_equal(pairs, sim[r, c])  # the same floating-point values
+    tr, dr = associate(f, n, ok)
+    assert set(zip(tr, dr, strict=True)) == three_stages(sim, conf, high)
+
+
+def test_an_inverted_box_turns_the_gate_off() -> None:
+    tracks = np.array([box(0.5, 0.5)])
+    dets = np.array([box(0.5, 0.5), [0.6, 0.6, 0.5, 0.5]])  # the second: x1 < x0
+    f, ok = features_of(tracks, np.zeros(1, int), dets, np.zeros(2, int), np.ones(1, bool),
+                        np.ones(2, bool))
+    assert not ok
+    r, c = gate(f, 1, ok)
+    assert list(zip(r.tolist(), c.tolist(), strict=True)) == [(0, 0), (0, 1)]
+
+
+def test_the_gate_drops_the_pairs_of_distant_objects() -> None:
+    rng = np.random.default_rng(1)
+    centres = rng.uniform(0, 1, (50, 2))
+    boxes = np.concatenate([centres - [0.02, 0.04], centres + [0.02, 0.04]], axis=1)
+    f, ok = features_of(boxes, np.zeros(50, int), boxes, np.zeros(50, int), np.ones(50, bool),
+                        np.ones(50, bool))
+    r, _ = gate(f, 50, ok)
+    assert 50 <= len(r) < 0.1 * 50 * 50

@@ -6,19 +6,22 @@ from __future__ import annotations
 import numpy as np
 
 from edged.events.lines import Line
-from edged.events.zones import Zone, edge_distance, edges
+from edged.events.zones import Zone, edges
 
 KINDS = ("bottom-center", "center", "top-center")
 
 
-def anchors(state: np.ndarray) -> np.ndarray:
-    """[3, n, 2]: the anchor points of KINDS from [n, 4] cx, cy, w, h."""
+def anchors(state: np.ndarray, kinds: tuple[int, ...] = (0, 1, 2)) -> np.ndarray:
+    """[3, n, 2]: the anchor points of KINDS from [n, 4] cx, cy, w, h (only those of
+    ``kinds`` are filled in)."""
     out = np.empty((3, len(state), 2))
-    out[:, :, 0] = state[:, 0]
-    half = state[:, 3] / 2
-    out[0, :, 1] = state[:, 1] + half
-    out[1, :, 1] = state[:, 1]
-    out[2, :, 1] = state[:, 1] - half
+    cx, cy, half = state[:, 0], state[:, 1], state[:, 3] / 2
+    for k in kinds:
+        out[k, :, 0] = cx
+        if k == 1:
+            out[k, :, 1] = cy
+        else:
+            (np.add if k == 0 else np.subtract)(cy, half, out=out[k, :, 1])
     return out
 
 
@@ -35,13 +38,20 @@ def label_table(allowed: list[np.ndarray | None], size: int) -> np.ndarray:
 
 
 class _Filtered:
-    table: np.ndarray
-    min_score: np.ndarray
+    def _filters(self, allowed: list[np.ndarray | None], min_score: np.ndarray) -> None:
+        self.min_score = min_score
+        self.table = label_table(allowed, 1 + max((len(a) for a in allowed if a is not None),
+                                                  default=0))
+        self._by_label = np.ascontiguousarray(self.table.T)  # [class index, items]
+        self._scored = bool(min_score.any())
 
-    def eligible(self, labels: np.ndarray, best: np.ndarray) -> np.ndarray:
-        """[n, items] bool."""
-        ok = self.table[:, np.minimum(labels, self.table.shape[1] - 1)].T
-        return ok & (best[:, None] >= self.min_score[None, :])
+    def eligible(self, labels: np.ndarray, best: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """[rows, items] bool: ``labels`` and ``best`` (score) of the tracks, per track;
+        scores are in [0, 1], a minimum of 0 admits every score."""
+        ok = self._by_label[np.minimum(labels[rows], len(self._by_label) - 1)]
+        if self._scored:
+            ok &= best[rows][:, None] >= self.min_score[None, :]
+        return ok
 
 
 class ZoneSet(_Filtered):
@@ -55,10 +65,12 @@ class ZoneSet(_Filtered):
         self.edge_kind = np.repeat(self.kind, [len(z.poly) for z in zones])
         self.one_kind = len(set(self.kind.tolist())) <= 1
         self.margin = np.array([z.config.margin for z in zones])
+        self.edge_zone = np.repeat(np.arange(len(zones)), [len(z.poly) for z in zones])
+        ab = np.concatenate([z.ends - z.poly for z in zones]) if zones else np.zeros((0, 2))
+        self.abx, self.aby = ab[:, 0].copy(), ab[:, 1].copy()
+        self.ab2 = np.maximum(np.sum(ab * ab, axis=1), 1e-12)
         self.loiter = np.array([z.config.loiter_s or np.inf for z in zones])
-        self.min_score = np.array([z.config.min_score for z in zones])
-        self.table = label_table(allowed, 1 + max((len(a) for a in allowed if a is not None),
-                                                  default=0))
+        self._filters(allowed, np.array([z.config.min_score for z in zones]))
 
     def inside(self, pts: np.ndarray) -> np.ndarray:
         """[n, zones] bool, ``pts`` from ``anchors``: crossing-number test on every edge."""
@@ -67,20 +79,28 @@ class ZoneSet(_Filtered):
             x, y = p[:, 0:1], p[:, 1:2]
         else:
             x, y = pts[self.edge_kind, :, 0].T, pts[self.edge_kind, :, 1].T
-        hits = ((self.y0 > y) != (self.y1 > y)) & (x < self.x0 + (y - self.y0) * self.slope)
-        return np.add.reduceat(hits, self.starts, axis=1) % 2 == 1
+        hits = np.not_equal(self.y0 > y, self.y1 > y)
+        hits &= x < self.x0 + (y - self.y0) * self.slope
+        return np.logical_xor.reduceat(hits, self.starts, axis=1)
 
     def far(self, pts: np.ndarray, rows: np.ndarray, zones: np.ndarray) -> np.ndarray:
         """[k] bool: point ``rows[i]`` is at least the margin away from zone ``zones[i]``'s
-        boundary (the hysteresis of an entry or exit)."""
-        out = np.ones(len(rows), bool)
-        for z in np.unique(zones).tolist():
-            zone = self.zones[z]
-            if zone.config.margin > 0:
-                sel = zones == z
-                p = pts[self.kind[z], rows[sel]]
-                out[sel] = edge_distance(p, zone.poly, zone.ends) >= zone.config.margin
-        return out
+        boundary (the hysteresis of an entry or exit). All zones' edges at once: the
+        distance to each edge (``edge_distance``'s arithmetic), the other zones' masked."""
+        p = pts[self.kind[zones], rows] if not self.one_kind else pts[self.kind[0], rows]
+        dx = p[:, 0:1] - self.x0
+        dy = p[:, 1:2] - self.y0
+        t = dx * self.abx + dy * self.aby
+        t /= self.ab2
+        np.maximum(t, 0.0, out=t)  # np.clip's arithmetic, without its wrapper's cost
+        np.minimum(t, 1.0, out=t)
+        dx -= t * self.abx
+        dy -= t * self.aby
+        dx *= dx
+        dy *= dy
+        dx += dy
+        dx[self.edge_zone != zones[:, None]] = np.inf
+        return np.sqrt(dx.min(axis=1)) >= self.margin[zones]
 
 
 class LineSet(_Filtered):
@@ -93,9 +113,8 @@ class LineSet(_Filtered):
         self.dir = np.array([ln.dir for ln in lines]).reshape(-1, 2)
         self.length2 = np.array([ln.length2 for ln in lines])
         self.margin = np.array([ln.config.margin for ln in lines])
-        self.min_score = np.zeros(len(lines))
-        self.table = label_table(allowed, 1 + max((len(a) for a in allowed if a is not None),
-                                                  default=0))
+        self.neg_margin = -self.margin
+        self._filters(allowed, np.zeros(len(lines)))
 
     def points(self, pts: np.ndarray) -> np.ndarray:
         """[n, lines, 2]: each line's anchor of each track."""
@@ -104,14 +123,19 @@ class LineSet(_Filtered):
     def sides(self, p: np.ndarray) -> np.ndarray:
         """[n, lines] int8: +1 clearly on the in side, -1 clearly out, 0 within the margin."""
         s = p[:, :, 0] * self.normal[:, 0] + p[:, :, 1] * self.normal[:, 1] - self.offset
-        return (np.sign(s) * (np.abs(s) > self.margin)).astype(np.int8)
+        return np.subtract(s > self.margin, s < self.neg_margin, dtype=np.int8)
 
     def within(self, a: np.ndarray, b: np.ndarray, li: np.ndarray) -> np.ndarray:
         """[k] bool: the path a -> b meets line ``li`` between its two points."""
         n, p1 = self.normal[li], self.p1[li]
-        sa = np.sum((a - p1) * n, axis=1)
-        sb = np.sum((b - p1) * n, axis=1)
+        sa = _dot2((a - p1) * n)
+        sb = _dot2((b - p1) * n)
         lam = sa / np.where(sa == sb, 1e-12, sa - sb)
         x = a + lam[:, None] * (b - a)
-        u = np.sum((x - p1) * self.dir[li], axis=1) / self.length2[li]
+        u = _dot2((x - p1) * self.dir[li]) / self.length2[li]
         return (u >= 0) & (u <= 1)
+
+
+def _dot2(products: np.ndarray) -> np.ndarray:
+    """[k, 2] -> [k]: what np.sum(axis=1) gives (x0 + x1), without its wrapper's cost."""
+    return products[:, 0] + products[:, 1]

@@ -55,7 +55,7 @@ class EventEngine:
         old_z = {z.name: (i, z) for i, z in enumerate(self.zones)}
         old_l = {ln.name: (i, ln) for i, ln in enumerate(self.lines)}
         cols = t.cols.extra
-        zone_cols = {k: cols.get(k) for k in ("zone_in", "zone_t", "loitered")}
+        zone_cols = {k: cols.get(k) for k in ("zone_in", "zone_t", "loitered", "loiter_at")}
         line_cols = {k: cols.get(k) for k in ("line_side", "line_pt")}
         new_zones, new_lines = [], []
         zmap, lmap = [], []
@@ -70,13 +70,16 @@ class EventEngine:
             new_lines.append(prevl[1] if keepl and prevl else Line(lcfg))
             lmap.append(prevl[0] if keepl and prevl else -1)
         self.zones, self.lines = new_zones, new_lines
-        for name, dtype in (("zone_in", bool), ("zone_t", float), ("loitered", bool)):
+        for name, dtype in (("zone_in", bool), ("zone_t", float), ("loitered", bool),
+                            ("loiter_at", float)):
             self._remap(name, (len(zones),), dtype, zone_cols[name], zmap)
         self._remap("line_side", (len(lines),), np.int8, line_cols["line_side"], lmap)
         self._remap("line_pt", (len(lines), 2), float, line_cols["line_pt"], lmap)
         self._zoneset = ZoneSet(self.zones, [self._resolve(z.config.labels) for z in self.zones])
         self._lineset = LineSet(self.lines, [self._resolve(ln.config.labels)
                                              for ln in self.lines])
+        self._kinds = tuple(sorted(set(self._zoneset.kind.tolist())
+                                   | set(self._lineset.kind.tolist())))
 
     def _remap(self, name: str, shape: tuple[int, ...], dtype: type, old: np.ndarray | None,
                mapping: list[int]) -> None:
@@ -107,11 +110,13 @@ class EventEngine:
         ft = self.tracker.update(t, boxes, scores, classes)
         ctx = (frame_seq, capture_ns, t)
         events = [self._event(ctx, "object.appeared", r) for r in ft.appeared.tolist()]
-        if len(ft.active) and self.zones:
-            events += self._zones(ctx, ft.active, anchors(self.tracker.cols.state[ft.active]))
-        if self.lines:  # tentative tracks too: a crossing right after appearing counts
-            seen = ft.det_rows[ft.det_rows >= 0]
-            events += self._lines(ctx, seen, anchors(self.tracker.cols.state[seen]))
+        if self.zones or self.lines:
+            pts = anchors(self.tracker.cols.state, self._kinds)
+            if len(ft.active) and self.zones:
+                events += self._zones(ctx, ft.active, pts[:, ft.active])
+            if self.lines:  # tentative tracks too: a crossing right after appearing counts
+                seen = ft.det_rows[ft.det_rows >= 0]
+                events += self._lines(ctx, seen, pts[:, seen])
         for r in ft.gone.tolist():
             events += self._leave_all(ctx, r)
             events.append(self._event(ctx, "object.gone", r))
@@ -134,42 +139,60 @@ class EventEngine:
                 "frame_seq": ctx[0], "capture_ns": ctx[1], "track_id": int(c.ids[row]),
                 "label": self.label_name(index), "index": index,
                 "score": round(float(c.score[row]), 5),
-                "box": [round(float(v), 5) for v in c.box[row]],
+                "box": [round(v, 5) for v in c.box[row].tolist()],
                 "age_s": round(ctx[2] - float(c.t_first[row]), 3), **extra}
 
     def _zones(self, ctx: tuple[int, int, float], rows: np.ndarray,
                pts: np.ndarray) -> list[dict[str, Any]]:
-        c, t, zs = self.tracker.cols, ctx[2], self._zoneset
+        c, zs = self.tracker.cols, self._zoneset
+        ok = zs.eligible(c.label, c.best, rows)
+        target = zs.inside(pts)
+        target &= ok
+        flip = target != c.extra["zone_in"][rows]
+        events = self._crossings(ctx, rows, pts, target, ok, flip) if np.count_nonzero(flip) else []
+        wait = c.extra["loiter_at"][rows]  # 0, or about when loitering is due
+        soon = wait > 0
+        soon &= wait <= ctx[2] + 1e-3
+        return events + self._loitering(ctx, rows) if np.count_nonzero(soon) else events
+
+    def _crossings(self, ctx: tuple[int, int, float], rows: np.ndarray, pts: np.ndarray,
+                   target: np.ndarray, ok: np.ndarray, flip: np.ndarray) -> list[dict[str, Any]]:
+        """Entries and exits: the changes of ``target`` (inside and eligible) that are past
+        the margin, or of a track no longer eligible."""
+        ri, zi = np.nonzero(flip)
+        keep = self._zoneset.far(pts, ri, zi) | ~ok[ri, zi]
+        if not np.count_nonzero(keep):
+            return []
+        ri, zi = ri[keep], zi[keep]
+        order = np.lexsort((~target[ri, zi], zi))  # by zone: entries, then exits
+        events = []
+        for k, z in zip(ri[order].tolist(), zi[order].tolist(), strict=True):
+            r = int(rows[k])
+            if target[k, z]:
+                events.append(self._enter(ctx, r, z))
+            else:
+                events.append(self._leave(ctx, r, z))
+        return events
+
+    def _loitering(self, ctx: tuple[int, int, float], rows: np.ndarray) -> list[dict[str, Any]]:
+        c, t = self.tracker.cols, ctx[2]
         member, since, loitered = (c.extra["zone_in"], c.extra["zone_t"], c.extra["loitered"])
-        was = member[rows]
-        ok = zs.eligible(c.label[rows], c.best[rows])
-        target = zs.inside(pts) & ok
-        flip = target != was
-        events: list[dict[str, Any]] = []
-        if flip.any():
-            ri, zi = np.nonzero(flip)
-            keep = zs.far(pts, ri, zi) | ~ok[ri, zi]
-            ri, zi = ri[keep], zi[keep]
-            order = np.lexsort((~target[ri, zi], zi))  # by zone: entries, then exits
-            for k, z in zip(ri[order].tolist(), zi[order].tolist(), strict=True):
-                r = int(rows[k])
-                if target[k, z]:
-                    events.append(self._enter(ctx, r, z))
-                else:
-                    events.append(self._leave(ctx, r, z))
-        due = member[rows] & ~loitered[rows] & (t - since[rows] >= zs.loiter)
-        if due.any():
-            for k, z in zip(*(x.tolist() for x in np.nonzero(due)), strict=True):
-                r = int(rows[k])
-                loitered[r, z] = True
-                events.append(self._event(ctx, "zone.loitering", r, zone=self.zones[z].name,
-                                          dwell_s=round(t - since[r, z], 3)))
+        due = member[rows] & ~loitered[rows] & (t - since[rows] >= self._zoneset.loiter)
+        events = []
+        for k, z in zip(*(x.tolist() for x in np.nonzero(due)), strict=True):
+            r = int(rows[k])
+            loitered[r, z] = True
+            c.extra["loiter_at"][r, z] = 0.0
+            events.append(self._event(ctx, "zone.loitering", r, zone=self.zones[z].name,
+                                      dwell_s=round(t - since[r, z], 3)))
         return events
 
     def _enter(self, ctx: tuple[int, int, float], r: int, zi: int) -> dict[str, Any]:
         c, zone = self.tracker.cols, self.zones[zi]
         c.extra["zone_in"][r, zi], c.extra["zone_t"][r, zi] = True, ctx[2]
         c.extra["loitered"][r, zi] = False
+        due = ctx[2] + zone.config.loiter_s if zone.config.loiter_s else 0.0
+        c.extra["loiter_at"][r, zi] = due
         label = self._label(r)
         zone.current[label] += 1
         zone.entered[label] += 1
@@ -178,6 +201,7 @@ class EventEngine:
     def _leave(self, ctx: tuple[int, int, float], r: int, zi: int) -> dict[str, Any]:
         c, zone = self.tracker.cols, self.zones[zi]
         c.extra["zone_in"][r, zi] = False
+        c.extra["loiter_at"][r, zi] = 0.0
         label = self._label(r)
         if zone.current[label] > 0:
             zone.current[label] -= 1
@@ -197,10 +221,10 @@ class EventEngine:
         p = ls.points(pts)
         now = ls.sides(p)
         prev = side[rows]
-        flip = (now != 0) & (prev != 0) & (now != prev)
+        flip = now * prev < 0  # sides -1, 0, 1: both settled, and changed
         events: list[dict[str, Any]] = []
-        if flip.any():
-            flip &= c.confirmed[rows][:, None] & ls.eligible(c.label[rows], c.best[rows])
+        if np.count_nonzero(flip):
+            flip &= c.confirmed[rows][:, None] & ls.eligible(c.label, c.best, rows)
             ri, li = np.nonzero(flip)
             crossed = ls.within(last[rows[ri], li], p[ri, li], li)
             for k, j in zip(ri[crossed].tolist(), li[crossed].tolist(), strict=True):
@@ -209,9 +233,12 @@ class EventEngine:
                 line.crossed[direction][self._label(r)] += 1
                 events.append(self._event(ctx, "line.crossed", r, line=line.name,
                                           direction=direction, counts=line.counts()))
-        settled = now != 0
-        side[rows] = np.where(settled, now, prev)
-        last[rows] = np.where(settled[:, :, None], p, last[rows])
+        settled = now != 0  # keep the last clear side, and where it was seen
+        np.copyto(prev, now, where=settled)
+        side[rows] = prev
+        seen = last[rows]
+        np.copyto(seen, p, where=settled[:, :, None])
+        last[rows] = seen
         return events
 
     # --- counts ----------------------------------------------------------------------------

@@ -15,25 +15,27 @@ with a few dozen objects greedy matching gives the same pairs as an optimal assi
 always, at a fraction of the cost. Order as in ByteTrack: confirmed tracks with high-score
 detections, the confirmed left with low-score ones, then tentative tracks with the rest.
 
-Tracks are stored as columns (arrays over rows) so a frame with 50 objects costs a handful of
-numpy calls, not 50 Python objects. Callers may register their own per-track columns
+Tracks are stored as columns (arrays over rows) so a frame with 50 objects costs a fixed
+number of numpy calls (about a hundred), not 50 Python objects: the float columns are rows of
+one [15, tracks] matrix, so updating the matched tracks is one gather, arithmetic on
+contiguous rows, and one scatter. Callers may register their own per-track columns
 (``add_column``): they are grown and compacted with the tracks.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from edged.events.assoc import CLS, STAGE, X0, associate, features, new_features
+from edged.events.assoc import greedy_match as greedy_match  # re-exported
+from edged.events.assoc import similarity as similarity  # re-exported
+
 ALPHA = 0.7  # share of the measurement in the new position
 BETA = 0.3  # share of the measured velocity in the new velocity
-STAGE1_MIN = -0.25  # DIoU: equal boxes side by side score -0.2
-STAGE2_MIN = 0.3  # low-score detections must overlap the prediction well
-_EMPTY = np.zeros(0, np.int64)
 TENTATIVE_AGE_S = 0.3  # an unconfirmed track survives a missed detection or two
-CLASS_PENALTY = 0.5  # class-aware, softly: a detector's class flicker can still match
-SHAPE_PENALTY = 0.5  # per unit of |log| width and height ratio
+_EMPTY = np.zeros(0, np.int64)
 
 
 @dataclass
@@ -65,95 +67,68 @@ def cxcywh_to_xyxy(s: np.ndarray) -> np.ndarray:
     return np.concatenate([s[:, :2] - half, s[:, :2] + half], axis=1)
 
 
-def similarity(tracks: np.ndarray, track_cls: np.ndarray, dets: np.ndarray,
-               det_cls: np.ndarray) -> np.ndarray:
-    """[tracks, dets]: DIoU (IoU minus the squared centre distance over the squared diagonal
-    of the enclosing box), less a penalty for a different class and for a different box
-    shape: a spurious box of another size next to a track whose object was missed does not
-    capture it. Written as few whole-matrix operations as possible: at 50 x 50 their count,
-    not their size, is the cost."""
-    ax0, ay0, ax1, ay1 = (tracks[:, i:i + 1] for i in range(4))
-    bx0, by0, bx1, by1 = dets[:, 0], dets[:, 1], dets[:, 2], dets[:, 3]
-    inter = np.maximum(np.minimum(ax1, bx1) - np.maximum(ax0, bx0), 0)
-    inter *= np.maximum(np.minimum(ay1, by1) - np.maximum(ay0, by0), 0)
-    wa, ha = ax1 - ax0, ay1 - ay0
-    wb, hb = bx1 - bx0, by1 - by0
-    union = (wa * ha + 1e-12) + (wb * hb) - inter
-    cw = np.maximum(ax1, bx1) - np.minimum(ax0, bx0)
-    ch = np.maximum(ay1, by1) - np.minimum(ay0, by0)
-    dx = (ax0 + ax1) - (bx0 + bx1)
-    dy = (ay0 + ay1) - (by0 + by1)
-    sim = inter / union - (dx * dx + dy * dy) / (4 * (cw * cw + ch * ch) + 1e-12)
-    sim -= np.where(track_cls[:, None] != det_cls[None, :], CLASS_PENALTY, 0.0)
-    lwa, lha = np.log(np.maximum(wa, 1e-6)), np.log(np.maximum(ha, 1e-6))
-    lwb, lhb = np.log(np.maximum(wb, 1e-6)), np.log(np.maximum(hb, 1e-6))
-    sim -= SHAPE_PENALTY * (np.abs(lwa - lwb) + np.abs(lha - lhb))
-    return sim
+# rows of _Columns.f
+_STATE, _VEL, _T_LAST, _T_FIRST, _SCORE, _BEST, _BOX, _HITS = 0, 4, 6, 7, 8, 9, 10, 14
+_ROWS = 15
 
 
-def greedy_match(sim: np.ndarray, minimum: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (row, col) by decreasing similarity, each row and column used once.
-
-    Mutually best pairs (best of their row and of their column) are always among greedy's
-    picks, so they are taken at once, vectorized; only the contested rest is looped over."""
-    ok = sim > minimum
-    if not ok.any():
-        return _EMPTY, _EMPTY
-    s = np.where(ok, sim, -np.inf)
-    best_c = s.argmax(axis=1)
-    best_r = s.argmax(axis=0)
-    rows = np.arange(len(s))
-    mutual = (best_r[best_c] == rows) & ok[rows, best_c]
-    r1, c1 = rows[mutual], best_c[mutual]
-    s[r1, :] = -np.inf
-    s[:, c1] = -np.inf
-    rr, cc = np.nonzero(s > minimum)
-    if not len(rr):
-        return r1, c1
-    order = np.argsort(-s[rr, cc], kind="stable")
-    used_r: set[int] = set()
-    used_c: set[int] = set()
-    out_r, out_c = [], []
-    for r, c in zip(rr[order].tolist(), cc[order].tolist(), strict=True):
-        if r not in used_r and c not in used_c:
-            used_r.add(r)
-            used_c.add(c)
-            out_r.append(r)
-            out_c.append(c)
-    return (np.concatenate([r1, out_r]).astype(np.int64),
-            np.concatenate([c1, out_c]).astype(np.int64))
-
-
-@dataclass
 class _Columns:
-    """The per-track arrays; extra columns belong to callers (zones, lines)."""
+    """The per-track arrays: float ones as rows of ``f`` (exposed as [tracks, ...] views),
+    ids, labels and the confirmed flag apart; extra columns belong to callers (zones,
+    lines)."""
 
-    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    state: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # cx, cy, w, h
-    vel: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # centre, per second
-    t_last: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    t_first: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    hits: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    confirmed: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
-    score: np.ndarray = field(default_factory=lambda: np.zeros(0))  # last matched score
-    best: np.ndarray = field(default_factory=lambda: np.zeros(0))  # best score so far
-    label: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # voted class
-    box: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # last detection box
-    extra: dict[str, np.ndarray] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.f = np.zeros((_ROWS, 0))
+        self.ids = np.zeros(0, np.int64)
+        self.label = np.zeros(0, np.int64)  # voted class
+        self.confirmed = np.zeros(0, bool)
+        self.extra: dict[str, np.ndarray] = {}
 
-    def names(self) -> list[str]:
-        return ["ids", "state", "vel", "t_last", "t_first", "hits", "confirmed", "score",
-                "best", "label", "box"]
+    @property
+    def state(self) -> np.ndarray:  # cx, cy, w, h
+        return self.f[_STATE:_STATE + 4].T
+
+    @property
+    def vel(self) -> np.ndarray:  # centre, per second
+        return self.f[_VEL:_VEL + 2].T
+
+    @property
+    def t_last(self) -> np.ndarray:
+        return self.f[_T_LAST]
+
+    @property
+    def t_first(self) -> np.ndarray:
+        return self.f[_T_FIRST]
+
+    @property
+    def score(self) -> np.ndarray:  # last matched score
+        return self.f[_SCORE]
+
+    @property
+    def best(self) -> np.ndarray:  # best score so far
+        return self.f[_BEST]
+
+    @property
+    def box(self) -> np.ndarray:  # last detection box
+        return self.f[_BOX:_BOX + 4].T
+
+    @property
+    def hits(self) -> np.ndarray:
+        return self.f[_HITS]
 
     def keep(self, rows: np.ndarray) -> None:
-        for n in self.names():
-            setattr(self, n, getattr(self, n)[rows])
+        self.f = self.f.take(rows, axis=1)
+        self.ids, self.label = self.ids[rows], self.label[rows]
+        self.confirmed = self.confirmed[rows]
         for k in self.extra:
             self.extra[k] = self.extra[k][rows]
 
-    def append(self, n: int, fill: dict[str, np.ndarray]) -> None:
-        for name in self.names():
-            setattr(self, name, np.concatenate([getattr(self, name), fill[name]]))
+    def append(self, f: np.ndarray, label: np.ndarray) -> None:
+        n = f.shape[1]
+        self.f = np.concatenate([self.f, f], axis=1)
+        self.ids = np.concatenate([self.ids, np.zeros(n, np.int64)])
+        self.label = np.concatenate([self.label, label])
+        self.confirmed = np.concatenate([self.confirmed, np.zeros(n, bool)])
         for k, col in self.extra.items():
             self.extra[k] = np.concatenate([col, np.zeros((n, *col.shape[1:]), col.dtype)])
 
@@ -162,6 +137,7 @@ class Tracker:
     def __init__(self, params: TrackerParams | None = None) -> None:
         self.params = params or TrackerParams()
         self.cols = _Columns()
+        self.cols.extra["_votes"] = np.zeros((0, 1))
         self._dead = np.zeros(0, bool)
         self._next_id = 1
 
@@ -178,10 +154,18 @@ class Tracker:
 
     def predicted(self, t: float) -> np.ndarray:
         """[rows, 4] xyxy boxes predicted for time ``t`` (seconds)."""
-        c = self.cols
-        s = c.state.copy()
-        s[:, :2] += c.vel * (t - c.t_last)[:, None]
-        return cxcywh_to_xyxy(s)
+        return self._predicted(t).T
+
+    def _predicted(self, t: float, out: np.ndarray | None = None) -> np.ndarray:
+        """[4, rows]: x0, y0, x1, y1 (into ``out`` when given)."""
+        f = self.cols.f
+        out = np.empty((4, f.shape[1])) if out is None else out
+        centre = f[_VEL:_VEL + 2] * (t - f[_T_LAST])
+        centre += f[_STATE:_STATE + 2]
+        half = f[_STATE + 2:_STATE + 4] / 2
+        np.subtract(centre, half, out=out[0:2])
+        np.add(centre, half, out=out[2:4])
+        return out
 
     def update(self, t: float, boxes: np.ndarray, scores: np.ndarray,
                classes: np.ndarray) -> FrameTracks:
@@ -189,81 +173,90 @@ class Tracker:
         self._compact()
         p, c = self.params, self.cols
         n = len(boxes)
-        det_rows = np.full(n, -1, np.int64)
+        det_rows = np.empty(n, np.int64)
+        det_rows.fill(-1)
         high = scores >= p.high_score
         if len(c.ids) and n:
-            # one similarity matrix for all three stages
-            sim = similarity(self.predicted(t), c.label, boxes, classes)
-            conf = c.confirmed
-            self._assign(sim, conf, high, STAGE1_MIN, det_rows)
-            taken = np.zeros(len(c.ids), bool)
-            taken[det_rows[det_rows >= 0]] = True
-            self._assign(sim, conf & ~taken, ~high & (det_rows < 0), STAGE2_MIN, det_rows)
-            self._assign(sim, ~conf, high & (det_rows < 0), STAGE1_MIN, det_rows)
-        dets = np.flatnonzero(det_rows >= 0)
+            tr, dr = self._associate(t, boxes, classes, high)
+            det_rows[dr] = tr
+        dets = (det_rows >= 0).nonzero()[0]
         rows = det_rows[dets]
-        appeared = self._correct(t, rows, boxes[dets], scores[dets], classes[dets])
-        unmatched = np.ones(len(c.ids), bool)
-        unmatched[rows] = False
-        unseen = t - c.t_last
-        dead = unmatched & ((unseen > p.max_age_s)
-                            | (~c.confirmed & (unseen > min(p.max_age_s, TENTATIVE_AGE_S))))
-        gone = np.flatnonzero(dead & c.confirmed)
-        lost = int(np.count_nonzero(unmatched & c.confirmed & ~dead))
-        fresh = np.flatnonzero(high & (det_rows < 0) & (scores >= p.new_track_score))
-        start = len(c.ids)
-        self._start(t, boxes[fresh], scores[fresh], classes[fresh])
-        det_rows[fresh] = np.arange(start, start + len(fresh))
-        self._dead = np.concatenate([dead, np.zeros(len(fresh), bool)])
-        new_confirmed = np.arange(start, start + len(fresh))[c.confirmed[start:]]
-        appeared = np.concatenate([appeared, new_confirmed])
-        active = np.concatenate([rows, new_confirmed])
-        active = active[c.confirmed[active]]
-        return FrameTracks(det_rows, active, appeared, gone, lost)
+        appeared = self._correct(t, rows, boxes.T.take(dets, axis=1), scores[dets],
+                                 classes[dets])
+        conf = c.confirmed
+        dead = (t - c.f[_T_LAST]) > np.where(conf, p.max_age_s,
+                                               min(p.max_age_s, TENTATIVE_AGE_S))
+        dead[rows] = False
+        matched = rows[conf[rows]]
+        gone = (dead & conf).nonzero()[0]
+        lost = int(np.count_nonzero(conf)) - len(gone) - len(matched)
+        self._dead = dead
+        fresh = (high & (det_rows < 0) & (scores >= p.new_track_score)).nonzero()[0]
+        if len(fresh):
+            start = len(c.ids)
+            new_confirmed = self._start(t, boxes[fresh], scores[fresh], classes[fresh])
+            det_rows[fresh] = np.arange(start, start + len(fresh))
+            self._dead = np.concatenate([dead, np.zeros(len(fresh), bool)])
+            if len(new_confirmed):
+                appeared = np.concatenate([appeared, new_confirmed])
+                matched = np.concatenate([matched, new_confirmed])
+        return FrameTracks(det_rows, matched, appeared, gone, lost)
 
-    @staticmethod
-    def _assign(sim: np.ndarray, track_mask: np.ndarray, det_mask: np.ndarray,
-                minimum: float, det_rows: np.ndarray) -> None:
-        tracks, dets = np.flatnonzero(track_mask), np.flatnonzero(det_mask)
-        if len(tracks) and len(dets):
-            r, d = greedy_match(sim[np.ix_(tracks, dets)], minimum)
-            det_rows[dets[d]] = tracks[r]
+    def _associate(self, t: float, boxes: np.ndarray, classes: np.ndarray,
+                   high: np.ndarray) -> tuple[list[int], list[int]]:
+        c, n = self.cols, len(self.cols.ids)
+        f = new_features(n + len(boxes))
+        self._predicted(t, f[X0:X0 + 4, :n])
+        f[X0:X0 + 4, n:] = boxes.T
+        f[CLS, :n] = c.label
+        f[CLS, n:] = classes
+        np.multiply(~c.confirmed, 2, out=f[STAGE, :n])
+        np.logical_not(high, out=f[STAGE, n:])
+        return associate(f, n, features(f, n))
 
     def _correct(self, t: float, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
                  classes: np.ndarray) -> np.ndarray:
-        """Alpha-beta update of matched rows; returns rows confirmed by this update."""
+        """Alpha-beta update of matched rows (``boxes`` [4, rows] x0, y0, x1, y1); returns
+        the rows confirmed by this update."""
         c = self.cols
         if not len(rows):
             return rows
-        z = xyxy_to_cxcywh(boxes)
-        dt = np.maximum(t - c.t_last[rows], 1e-3)
-        pred = c.state[rows].copy()
-        pred[:, :2] += c.vel[rows] * dt[:, None]
-        resid = z - pred
-        c.state[rows] = pred + ALPHA * resid
-        first = (c.hits[rows] == 1)[:, None]
-        c.vel[rows] = np.where(first, resid[:, :2] / dt[:, None],
-                               c.vel[rows] + BETA * resid[:, :2] / dt[:, None])
-        c.t_last[rows] = t
-        c.hits[rows] += 1
-        c.score[rows] = scores
-        c.best[rows] = np.maximum(c.best[rows], scores)
-        c.box[rows] = boxes
-        votes = self._votes_for(classes)
+        g = c.f.take(rows, axis=1)
+        z = np.empty_like(boxes)
+        np.add(boxes[0:2], boxes[2:4], out=z[0:2])
+        z[0:2] /= 2
+        np.subtract(boxes[2:4], boxes[0:2], out=z[2:4])
+        dt = t - g[_T_LAST]
+        np.maximum(dt, 1e-3, out=dt)
+        pred = g[_STATE:_STATE + 4]
+        pred[0:2] += g[_VEL:_VEL + 2] * dt
+        resid = np.subtract(z, pred, out=z)
+        pred += ALPHA * resid
+        vel = g[_VEL:_VEL + 2]
+        step = BETA * resid[0:2]
+        step /= dt
+        vel += step
+        np.copyto(vel, resid[0:2] / dt, where=g[_HITS] == 1)
+        g[_T_LAST] = t
+        g[_HITS] += 1
+        g[_SCORE] = scores
+        np.maximum(g[_BEST], scores, out=g[_BEST])
+        g[_BOX:_BOX + 4] = boxes
+        c.f[:, rows] = g
+        votes = self._votes(classes)
         votes[rows, classes] += scores
         c.label[rows] = votes[rows].argmax(axis=1)
-        newly = rows[~c.confirmed[rows] & (c.hits[rows] >= self.params.min_hits)]
-        self._confirm(newly)
+        newly = rows[~c.confirmed[rows] & (g[_HITS] >= self.params.min_hits)]
+        if len(newly):
+            self._confirm(newly)
         return newly
 
-    def _votes_for(self, classes: np.ndarray) -> np.ndarray:
-        """The [tracks, classes] score sums (label voting), widened to the classes seen."""
-        votes = self.cols.extra.get("_votes")
-        width = int(classes.max()) + 1 if len(classes) else 1
-        if votes is None or votes.shape[1] < width:
-            wider = np.zeros((len(self.cols.ids), width))
-            if votes is not None:
-                wider[:, :votes.shape[1]] = votes
+    def _votes(self, classes: np.ndarray) -> np.ndarray:
+        """The [tracks, classes] score sums (label voting), wide enough for ``classes``."""
+        votes = self.cols.extra["_votes"]
+        if votes.shape[1] <= int(np.maximum.reduce(classes, initial=0)):  # rare: widen
+            wider = np.zeros((len(votes), int(classes.max()) + 1))
+            wider[:, :votes.shape[1]] = votes
             self.cols.extra["_votes"] = votes = wider
         return votes
 
@@ -273,27 +266,34 @@ class Tracker:
         c.ids[rows] = np.arange(self._next_id, self._next_id + len(rows))
         self._next_id += len(rows)
 
-    def _start(self, t: float, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray) -> None:
+    def _start(self, t: float, boxes: np.ndarray, scores: np.ndarray,
+               classes: np.ndarray) -> np.ndarray:
+        """New tentative tracks; returns those confirmed at once (``min_hits`` 1)."""
         n = len(boxes)
-        if not n:
-            return
         start = len(self.cols.ids)
-        self.cols.append(n, {
-            "ids": np.zeros(n, np.int64), "state": xyxy_to_cxcywh(boxes),
-            "vel": np.zeros((n, 2)), "t_last": np.full(n, t), "t_first": np.full(n, t),
-            "hits": np.ones(n, np.int64), "confirmed": np.zeros(n, bool),
-            "score": scores.astype(float), "best": scores.astype(float),
-            "label": classes.astype(np.int64), "box": boxes.astype(float)})
-        votes = self._votes_for(classes)
-        votes[np.arange(start, start + n), classes] = scores
-        if self.params.min_hits <= 1:
-            self._confirm(np.arange(start, start + n))
+        f = np.zeros((_ROWS, n))
+        b = boxes.T
+        np.add(b[0:2], b[2:4], out=f[_STATE:_STATE + 2])
+        f[_STATE:_STATE + 2] /= 2
+        np.subtract(b[2:4], b[0:2], out=f[_STATE + 2:_STATE + 4])
+        f[_T_LAST:_T_FIRST + 1] = t
+        f[_SCORE:_BEST + 1] = scores
+        f[_BOX:_BOX + 4] = b
+        f[_HITS] = 1
+        self.cols.append(f, classes.astype(np.int64))
+        rows = np.arange(start, start + n)
+        self._votes(classes)[rows, classes] = scores
+        if self.params.min_hits > 1:
+            return _EMPTY
+        self._confirm(rows)
+        return rows
 
     def _compact(self) -> None:
-        if self._dead.any():
-            keep = np.flatnonzero(~self._dead)
-            self.cols.keep(keep)
-        self._dead = np.zeros(len(self.cols.ids), bool)
+        if np.count_nonzero(self._dead):
+            self.cols.keep((~self._dead).nonzero()[0])
+            self._dead = np.zeros(len(self.cols.ids), bool)
+        elif len(self._dead) != len(self.cols.ids):
+            self._dead = np.zeros(len(self.cols.ids), bool)
 
     def live(self) -> int:
         """Confirmed tracks, lost ones included, not counting those just removed."""
