@@ -1,6 +1,10 @@
 """systemd notification (sd_notify). Outside systemd ($NOTIFY_SOCKET unset) every call is a
-no-op. Uses systemd-python's ``systemd.daemon.notify`` when importable (apt python3-systemd),
-else a datagram to $NOTIFY_SOCKET (a path, or an abstract name starting with '@').
+no-op. For a unix socket address (a path, or an abstract name starting with '@': what systemd
+gives a service) edged sends the datagram itself, non-blocking: libsystemd's sd_notify, which
+systemd-python wraps, sends on a blocking socket, and while systemd's notify queue is full it
+blocks holding the GIL, which freezes every thread of the process (seen with Debian's
+python3-systemd 235: a filled queue, and the main thread never ran again). systemd-python is
+used only for the addresses edged cannot reach itself (``vsock:``, as in a VM).
 
 Nothing here raises or blocks: a notification that cannot be delivered (systemd gone, its
 queue full, a bad address) is dropped, because it must never stop the daemon. READY=1 is the
@@ -40,7 +44,8 @@ class Notifier:
     def __init__(self, address: str | None = None) -> None:
         self.address = address if address is not None else os.environ.get("NOTIFY_SOCKET", "")
         self._sock: socket.socket | None = None
-        self._systemd_notify = _systemd_notify()
+        unix = self.address[:1] in ("/", "@")
+        self._systemd_notify = None if unix or not self.address else _systemd_notify()
         self.backend = "off" if not self.address else \
             "systemd-python" if self._systemd_notify is not None else "datagram"
         self.ready_pending: str | None = None  # an undelivered READY message
