@@ -7,12 +7,17 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import zmq
-import zmq.auth
-from zmq.auth.thread import ThreadAuthenticator
 
 from edged.errors import PublishError
+
+if TYPE_CHECKING:
+    from zmq.auth.thread import ThreadAuthenticator
+
+# zmq.auth is imported where a key is used, not here: it pulls in asyncio and ssl (~3.5 MB
+# of RSS, ~50 modules) that a daemon publishing on ipc or loopback never needs.
 
 log = logging.getLogger("edged.publish")
 ZAP_DOMAIN = b"edged"
@@ -29,6 +34,8 @@ def credential_path(path: Path) -> Path:
 
 def load_keypair(path: Path) -> tuple[bytes, bytes]:
     """(public, secret) from a secret certificate written by ``edged keygen``."""
+    import zmq.auth
+
     path = credential_path(path)
     try:
         public, secret = zmq.auth.load_certificate(path)
@@ -51,6 +58,8 @@ def _acquire_authenticator(context: zmq.Context) -> ThreadAuthenticator:
     with _auth_lock:
         auth, users = _authenticators.get(id(context), (None, 0))
         if auth is None:
+            from zmq.auth.thread import ThreadAuthenticator
+
             auth = ThreadAuthenticator(context)
             auth.start()
         _authenticators[id(context)] = (auth, users + 1)
@@ -112,6 +121,8 @@ class CurveServer:
 
 def read_authorized_keys(folder: Path) -> dict[bytes, bool]:
     """Client public keys (z85) from ``folder``/*.key, as the authenticator wants them."""
+    import zmq.auth
+
     keys: dict[bytes, bool] = {}
     try:
         files = sorted(folder.glob("*.key")) if folder.is_dir() else []
@@ -129,6 +140,8 @@ def read_authorized_keys(folder: Path) -> dict[bytes, bool]:
 
 def make_keypair(folder: Path, name: str) -> tuple[Path, Path]:
     """Write NAME.key (public, share it) and NAME.key_secret (mode 0600) into ``folder``."""
+    import zmq.auth
+
     folder.mkdir(parents=True, exist_ok=True)
     public, secret = zmq.auth.create_certificates(folder, name)
     os.chmod(secret, 0o600)
@@ -137,6 +150,8 @@ def make_keypair(folder: Path, name: str) -> tuple[Path, Path]:
 
 def client_keys(server_public_file: Path, client_secret_file: Path) -> dict[str, bytes]:
     """Keys for edged.client.Subscriber(curve=...)."""
+    import zmq.auth
+
     server_public, _ = zmq.auth.load_certificate(server_public_file)
     public, secret = zmq.auth.load_certificate(client_secret_file)
     if not secret:
