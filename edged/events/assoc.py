@@ -76,16 +76,23 @@ def greedy_match(sim: np.ndarray, minimum: float) -> tuple[np.ndarray, np.ndarra
 
 def _greedy(rows: list[int], cols: list[int]) -> tuple[list[int], list[int]]:
     """Pairs already in order of preference: take each whose row and column are free."""
+    taken = _greedy_mask(rows, cols)
+    return ([r for r, k in zip(rows, taken, strict=True) if k],
+            [c for c, k in zip(cols, taken, strict=True) if k])
+
+
+def _greedy_mask(rows: list[int], cols: list[int]) -> bytearray:
+    """``_greedy`` as a mask over the pairs (1: taken): numpy reads it without a copy, where
+    a list of indices costs a conversion of its own."""
     used_r: set[int] = set()
     used_c: set[int] = set()
-    out_r, out_c = [], []
-    for r, c in zip(rows, cols, strict=True):
+    taken = bytearray(len(rows))
+    for k, (r, c) in enumerate(zip(rows, cols, strict=True)):
         if r not in used_r and c not in used_c:
             used_r.add(r)
             used_c.add(c)
-            out_r.append(r)
-            out_c.append(c)
-    return out_r, out_c
+            taken[k] = 1
+    return taken
 
 
 # rows of the features matrix: one column per box, tracks first, then detections
@@ -168,21 +175,23 @@ def pair_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return sim
 
 
-def associate(f: np.ndarray, tracks: int, ok: bool = True) -> tuple[list[int], list[int]]:
+def associate(f: np.ndarray, tracks: int, ok: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """ByteTrack's stages, each greedy on the similarity: confirmed tracks with high-score
     detections (minimum STAGE1_MIN), the confirmed left with low-score ones (STAGE2_MIN),
     tentative tracks with the high-score detections left (STAGE1_MIN). ``f``: ``features``
     of the tracks, then the detections; ``ok``: what it returned. Returns the matched
-    (track rows, detection indices)."""
+    (track rows, detection indices), as arrays."""
     r, c = gate(f, tracks, ok)
     if not len(r):
-        return [], []
+        return _EMPTY, _EMPTY
     a, b = f.take(r, axis=1), f[:, tracks:].take(c, axis=1)
     s = pair_similarity(a, b)
     stage = a[STAGE]
     stage += b[STAGE]
-    ok_pairs = (s > _STAGE_MIN[stage.astype(np.intp)]).nonzero()[0]
+    ok_pairs = (s > _STAGE_MIN.take(stage.astype(np.intp))).nonzero()[0]
     if not len(ok_pairs):
-        return [], []
-    order = ok_pairs[np.lexsort((-s[ok_pairs], stage[ok_pairs]))]
-    return _greedy(r[order].tolist(), c[order].tolist())
+        return _EMPTY, _EMPTY
+    order = ok_pairs[np.lexsort((-s.take(ok_pairs), stage.take(ok_pairs)))]
+    r, c = r.take(order), c.take(order)
+    taken = np.frombuffer(_greedy_mask(r.tolist(), c.tolist()), bool)
+    return r[taken], c[taken]

@@ -80,6 +80,7 @@ class EventEngine:
                                              for ln in self.lines])
         self._kinds = tuple(sorted(set(self._zoneset.kind.tolist())
                                    | set(self._lineset.kind.tolist())))
+        self._due = 0.0  # at most the earliest loiter_at > 0 of any track: 0, check now
 
     def _remap(self, name: str, shape: tuple[int, ...], dtype: type, old: np.ndarray | None,
                mapping: list[int]) -> None:
@@ -150,10 +151,16 @@ class EventEngine:
         target &= ok
         flip = target != c.extra["zone_in"][rows]
         events = self._crossings(ctx, rows, pts, target, ok, flip) if np.count_nonzero(flip) else []
-        wait = c.extra["loiter_at"][rows]  # 0, or about when loitering is due
+        if ctx[2] + 1e-3 < self._due:  # no track's loitering is due yet
+            return events
+        at = c.extra["loiter_at"]
+        wait = at[rows]  # 0, or about when loitering is due
         soon = wait > 0
         soon &= wait <= ctx[2] + 1e-3
-        return events + self._loitering(ctx, rows) if np.count_nonzero(soon) else events
+        if np.count_nonzero(soon):
+            events += self._loitering(ctx, rows)
+        self._due = float(np.minimum.reduce(at[at > 0], axis=None, initial=np.inf))
+        return events
 
     def _crossings(self, ctx: tuple[int, int, float], rows: np.ndarray, pts: np.ndarray,
                    target: np.ndarray, ok: np.ndarray, flip: np.ndarray) -> list[dict[str, Any]]:
@@ -193,6 +200,8 @@ class EventEngine:
         c.extra["loitered"][r, zi] = False
         due = ctx[2] + zone.config.loiter_s if zone.config.loiter_s else 0.0
         c.extra["loiter_at"][r, zi] = due
+        if due:
+            self._due = min(self._due, due)
         label = self._label(r)
         zone.current[label] += 1
         zone.entered[label] += 1

@@ -203,7 +203,7 @@ class Tracker:
         return FrameTracks(det_rows, matched, appeared, gone, lost)
 
     def _associate(self, t: float, boxes: np.ndarray, classes: np.ndarray,
-                   high: np.ndarray) -> tuple[list[int], list[int]]:
+                   high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         c, n = self.cols, len(self.cols.ids)
         f = new_features(n + len(boxes))
         self._predicted(t, f[X0:X0 + 4, :n])
@@ -246,7 +246,9 @@ class Tracker:
         votes = self._votes(classes)
         votes[rows, classes] += scores
         c.label[rows] = votes[rows].argmax(axis=1)
-        newly = rows[~c.confirmed[rows] & (g[_HITS] >= self.params.min_hits)]
+        # hits grow by one per match and a track is confirmed on reaching min_hits (at its
+        # start when min_hits <= 1): the unconfirmed with hits >= min_hits are those == it
+        newly = rows[g[_HITS] == self.params.min_hits]
         if len(newly):
             self._confirm(newly)
         return newly
