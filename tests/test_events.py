@@ -298,3 +298,21 @@ def test_the_margin_test_of_all_zones_at_once_is_edge_distance() -> None:
         d = edge_distance(pts[zs.kind[z], rows[sel]], zone.poly)
         assert np.array_equal(got[sel], d >= zone.config.margin)
     assert got[which == 2].all() and not got.all()
+
+
+def test_the_margin_test_for_a_few_points_matches_the_vectorized_one() -> None:
+    from edged.events.batch import FEW, ZoneSet, anchors
+    from edged.events.zones import Zone
+
+    zones = [Zone(ZoneConfig(name="a", polygon=SQUARE, margin=0.02)),
+             Zone(ZoneConfig(name="b", polygon=[(0.1, 0.1), (0.5, 0.2), (0.3, 0.7)],
+                             anchor="center", margin=0.05))]
+    zs = ZoneSet(zones, [None, None])
+    rng = np.random.default_rng(1)
+    state = np.concatenate([rng.uniform(0, 1, (400, 2)), rng.uniform(0, 0.2, (400, 2))], axis=1)
+    pts = anchors(state)
+    rows, which = np.arange(400), rng.integers(0, 2, 400)
+    whole = zs.far(pts, rows, which)  # more than FEW points: numpy
+    assert whole.any() and not whole.all()
+    few = [zs.far(pts, rows[i:i + FEW], which[i:i + FEW]) for i in range(0, 400, FEW)]
+    assert np.array_equal(np.concatenate(few), whole)

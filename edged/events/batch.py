@@ -3,12 +3,15 @@ handful of numpy calls however many zones and lines there are."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from edged.events.lines import Line
 from edged.events.zones import Zone, edges
 
 KINDS = ("bottom-center", "center", "top-center")
+FEW = 8  # up to this many points, ``ZoneSet.far`` loops on Python floats: fewer calls
 
 
 def anchors(state: np.ndarray, kinds: tuple[int, ...] = (0, 1, 2)) -> np.ndarray:
@@ -70,6 +73,10 @@ class ZoneSet(_Filtered):
         self.abx, self.aby = ab[:, 0].copy(), ab[:, 1].copy()
         self.ab2 = np.maximum(np.sum(ab * ab, axis=1), 1e-12)
         self.loiter = np.array([z.config.loiter_s or np.inf for z in zones])
+        per_edge = np.stack([self.x0, self.y0, self.abx, self.aby, self.ab2], axis=1).tolist()
+        self._edges = [per_edge[a:a + len(z.poly)] for a, z in zip(self.starts.tolist(), zones,
+                                                                    strict=True)]
+        self._margins = self.margin.tolist()
         self._filters(allowed, np.array([z.config.min_score for z in zones]))
 
     def inside(self, pts: np.ndarray) -> np.ndarray:
@@ -87,6 +94,8 @@ class ZoneSet(_Filtered):
         """[k] bool: point ``rows[i]`` is at least the margin away from zone ``zones[i]``'s
         boundary (the hysteresis of an entry or exit). All zones' edges at once: the
         distance to each edge (``edge_distance``'s arithmetic), the other zones' masked."""
+        if len(rows) <= FEW:
+            return self._far_few(pts, rows, zones)
         p = pts[self.kind[zones], rows] if not self.one_kind else pts[self.kind[0], rows]
         dx = p[:, 0:1] - self.x0
         dy = p[:, 1:2] - self.y0
@@ -101,6 +110,26 @@ class ZoneSet(_Filtered):
         dx += dy
         dx[self.edge_zone != zones[:, None]] = np.inf
         return np.sqrt(dx.min(axis=1)) >= self.margin[zones]
+
+
+    def _far_few(self, pts: np.ndarray, rows: np.ndarray, zones: np.ndarray) -> np.ndarray:
+        """``far`` for a few points: the same operations in the same order on Python floats
+        (IEEE doubles, as numpy's), so the same values, without numpy's cost per call."""
+        p = pts[self.kind[zones], rows] if not self.one_kind else pts[self.kind[0], rows]
+        out = []
+        for (px, py), z in zip(p.tolist(), zones.tolist(), strict=True):
+            best = math.inf
+            for x0, y0, abx, aby, ab2 in self._edges[z]:
+                dx, dy = px - x0, py - y0
+                t = (dx * abx + dy * aby) / ab2
+                t = 0.0 if t < 0.0 else 1.0 if t > 1.0 else t
+                dx -= t * abx
+                dy -= t * aby
+                d = dx * dx + dy * dy
+                if d < best:
+                    best = d
+            out.append(math.sqrt(best) >= self._margins[z])
+        return np.array(out, bool)
 
 
 class LineSet(_Filtered):
