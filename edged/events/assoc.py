@@ -22,6 +22,7 @@ _EMPTY = np.zeros(0, np.int64)
 # per stage (confirmed/high, confirmed/low, tentative/high, tentative/low): the minimum
 _STAGE_MIN = np.array([STAGE1_MIN, STAGE2_MIN, STAGE1_MIN, np.inf])
 _GATE_SLACK = 1e-9  # absolute, on doubled coordinates squared: rounding never drops a pair
+_GATE_ROWS = np.array([4, 5, 7, 6])  # a detection's terms in ``gate`` (an array, not a list)
 
 
 def similarity(tracks: np.ndarray, track_cls: np.ndarray, dets: np.ndarray,
@@ -137,7 +138,7 @@ def gate(f: np.ndarray, tracks: int, ok: bool = True) -> tuple[np.ndarray, np.nd
     one [tracks, 4] x [4, dets] matrix product. Not ``ok``: every pair."""
     m = f.shape[1] - tracks
     if ok:
-        g = np.matmul(f[4:8, :tracks].T, f[[4, 5, 7, 6], tracks:])
+        g = np.matmul(f[4:8, :tracks].T, f[_GATE_ROWS, tracks:])
         k = (g > -_GATE_SLACK).ravel().nonzero()[0]
     else:
         k = np.arange(tracks * m)

@@ -51,7 +51,7 @@ class _Filtered:
     def eligible(self, labels: np.ndarray, best: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """[rows, items] bool: ``labels`` and ``best`` (score) of the tracks, per track;
         scores are in [0, 1], a minimum of 0 admits every score."""
-        ok = self._by_label[np.minimum(labels[rows], len(self._by_label) - 1)]
+        ok = self._by_label.take(labels.take(rows), axis=0, mode="clip")  # labels are >= 0
         if self._scored:
             ok &= best[rows][:, None] >= self.min_score[None, :]
         return ok
@@ -137,6 +137,7 @@ class LineSet(_Filtered):
         self.lines = lines
         self.kind = np.array([KINDS.index(ln.config.anchor) for ln in lines], np.int64)
         self.normal = np.array([ln.normal for ln in lines]).reshape(-1, 2)
+        self.nx, self.ny = self.normal[:, 0].copy(), self.normal[:, 1].copy()
         self.offset = np.array([ln.p1 @ ln.normal for ln in lines])
         self.p1 = np.array([ln.p1 for ln in lines]).reshape(-1, 2)
         self.dir = np.array([ln.dir for ln in lines]).reshape(-1, 2)
@@ -151,7 +152,7 @@ class LineSet(_Filtered):
 
     def sides(self, p: np.ndarray) -> np.ndarray:
         """[n, lines] int8: +1 clearly on the in side, -1 clearly out, 0 within the margin."""
-        s = p[:, :, 0] * self.normal[:, 0] + p[:, :, 1] * self.normal[:, 1] - self.offset
+        s = p[:, :, 0] * self.nx + p[:, :, 1] * self.ny - self.offset
         return np.subtract(s > self.margin, s < self.neg_margin, dtype=np.int8)
 
     def within(self, a: np.ndarray, b: np.ndarray, li: np.ndarray) -> np.ndarray:

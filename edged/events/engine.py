@@ -114,10 +114,10 @@ class EventEngine:
         if self.zones or self.lines:
             pts = anchors(self.tracker.cols.state, self._kinds)
             if len(ft.active) and self.zones:
-                events += self._zones(ctx, ft.active, pts[:, ft.active])
+                events += self._zones(ctx, ft.active, pts.take(ft.active, axis=1))
             if self.lines:  # tentative tracks too: a crossing right after appearing counts
                 seen = ft.det_rows[ft.det_rows >= 0]
-                events += self._lines(ctx, seen, pts[:, seen])
+                events += self._lines(ctx, seen, pts.take(seen, axis=1))
         for r in ft.gone.tolist():
             events += self._leave_all(ctx, r)
             events.append(self._event(ctx, "object.gone", r))

@@ -191,7 +191,11 @@ class Tracker:
         gone = (dead & conf).nonzero()[0]
         lost = int(np.count_nonzero(conf)) - len(gone) - len(matched)
         self._dead = dead
-        fresh = (high & (det_rows < 0) & (scores >= p.new_track_score)).nonzero()[0]
+        new = det_rows < 0
+        new &= scores >= p.new_track_score
+        if p.new_track_score < p.high_score:  # else implied
+            new &= high
+        fresh = new.nonzero()[0]
         if len(fresh):
             start = len(c.ids)
             new_confirmed = self._start(t, boxes[fresh], scores[fresh], classes[fresh])
