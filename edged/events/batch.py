@@ -153,7 +153,7 @@ class LineSet(_Filtered):
     def sides(self, p: np.ndarray) -> np.ndarray:
         """[n, lines] int8: +1 clearly on the in side, -1 clearly out, 0 within the margin."""
         s = p[:, :, 0] * self.nx + p[:, :, 1] * self.ny - self.offset
-        return np.subtract(s > self.margin, s < self.neg_margin, dtype=np.int8)
+        return (s > self.margin).view(np.int8) - (s < self.neg_margin).view(np.int8)
 
     def within(self, a: np.ndarray, b: np.ndarray, li: np.ndarray) -> np.ndarray:
         """[k] bool: the path a -> b meets line ``li`` between its two points."""

@@ -149,12 +149,12 @@ class EventEngine:
         ok = zs.eligible(c.label, c.best, rows)
         target = zs.inside(pts)
         target &= ok
-        flip = target != c.extra["zone_in"][rows]
+        flip = target != c.extra["zone_in"].take(rows, axis=0)
         events = self._crossings(ctx, rows, pts, target, ok, flip) if np.count_nonzero(flip) else []
         if ctx[2] + 1e-3 < self._due:  # no track's loitering is due yet
             return events
         at = c.extra["loiter_at"]
-        wait = at[rows]  # 0, or about when loitering is due
+        wait = at.take(rows, axis=0)  # 0, or about when loitering is due
         soon = wait > 0
         soon &= wait <= ctx[2] + 1e-3
         if np.count_nonzero(soon):
@@ -229,7 +229,7 @@ class EventEngine:
         side, last = c.extra["line_side"], c.extra["line_pt"]
         p = ls.points(pts)
         now = ls.sides(p)
-        prev = side[rows]
+        prev = side.take(rows, axis=0)
         flip = now * prev < 0  # sides -1, 0, 1: both settled, and changed
         events: list[dict[str, Any]] = []
         if np.count_nonzero(flip):
@@ -245,7 +245,7 @@ class EventEngine:
         settled = now != 0  # keep the last clear side, and where it was seen
         np.copyto(prev, now, where=settled)
         side[rows] = prev
-        seen = last[rows]
+        seen = last.take(rows, axis=0)
         np.copyto(seen, p, where=settled[:, :, None])
         last[rows] = seen
         return events

@@ -180,14 +180,15 @@ class Tracker:
             tr, dr = self._associate(t, boxes, classes, high)
             det_rows[dr] = tr
         dets = (det_rows >= 0).nonzero()[0]
-        rows = det_rows[dets]
-        appeared = self._correct(t, rows, boxes.T.take(dets, axis=1), scores[dets],
-                                 classes[dets])
+        rows = det_rows.take(dets)
+        appeared = self._correct(t, rows, boxes.T.take(dets, axis=1), scores.take(dets),
+                                 classes.take(dets))
         conf = c.confirmed
         dead = (t - c.f[_T_LAST]) > np.where(conf, p.max_age_s,
                                                min(p.max_age_s, TENTATIVE_AGE_S))
-        dead[rows] = False
-        matched = rows[conf[rows]]
+        if p.max_age_s < 0:  # else the rows just matched (t_last = t) are not dead
+            dead[rows] = False
+        matched = rows[conf.take(rows)]
         gone = (dead & conf).nonzero()[0]
         lost = int(np.count_nonzero(conf)) - len(gone) - len(matched)
         self._dead = dead
