@@ -166,20 +166,14 @@ class EventEngine:
                    target: np.ndarray, ok: np.ndarray, flip: np.ndarray) -> list[dict[str, Any]]:
         """Entries and exits: the changes of ``target`` (inside and eligible) that are past
         the margin, or of a track no longer eligible."""
-        ri, zi = np.nonzero(flip)
-        keep = self._zoneset.far(pts, ri, zi) | ~ok[ri, zi]
-        if not np.count_nonzero(keep):
-            return []
-        ri, zi = ri[keep], zi[keep]
-        order = np.lexsort((~target[ri, zi], zi))  # by zone: entries, then exits
-        events = []
-        for k, z in zip(ri[order].tolist(), zi[order].tolist(), strict=True):
-            r = int(rows[k])
-            if target[k, z]:
-                events.append(self._enter(ctx, r, z))
-            else:
-                events.append(self._leave(ctx, r, z))
-        return events
+        ri, zi = np.nonzero(flip)  # a few: plain Python from here
+        far = self._zoneset.far(pts, ri, zi).tolist()
+        changes = [(z, not into, k) for k, z, f, eligible, into in zip(
+            ri.tolist(), zi.tolist(), far, ok[ri, zi].tolist(), target[ri, zi].tolist(),
+            strict=True) if f or not eligible]
+        changes.sort(key=lambda x: x[:2])  # by zone: entries, then exits (stable)
+        return [self._leave(ctx, int(rows[k]), z) if out else self._enter(ctx, int(rows[k]), z)
+                for z, out, k in changes]
 
     def _loitering(self, ctx: tuple[int, int, float], rows: np.ndarray) -> list[dict[str, Any]]:
         c, t = self.tracker.cols, ctx[2]
