@@ -316,3 +316,20 @@ def test_the_margin_test_for_a_few_points_matches_the_vectorized_one() -> None:
     assert whole.any() and not whole.all()
     few = [zs.far(pts, rows[i:i + FEW], which[i:i + FEW]) for i in range(0, 400, FEW)]
     assert np.array_equal(np.concatenate(few), whole)
+
+
+def test_the_crossing_test_for_a_few_paths_matches_the_vectorized_one() -> None:
+    from edged.events.batch import FEW, LineSet
+    from edged.events.lines import Line
+
+    lines = [Line(LineConfig(name="door", points=((0.5, 1.0), (0.5, 0.0)))),
+             Line(LineConfig(name="road", points=((0.0, 0.5), (1.0, 0.55))))]
+    ls = LineSet(lines, [None, None])
+    rng = np.random.default_rng(2)
+    a, b = rng.uniform(0, 1, (400, 2)), rng.uniform(0, 1, (400, 2))
+    b[:20] = a[:20]  # no motion: the 1e-12 guard
+    li = rng.integers(0, 2, 400)
+    whole = ls.within(a, b, li)  # more than FEW paths: numpy
+    assert whole.any() and not whole.all()
+    few = [ls.within(a[i:i + FEW], b[i:i + FEW], li[i:i + FEW]) for i in range(0, 400, FEW)]
+    assert np.array_equal(np.concatenate(few), whole)

@@ -142,6 +142,8 @@ class LineSet(_Filtered):
         self.p1 = np.array([ln.p1 for ln in lines]).reshape(-1, 2)
         self.dir = np.array([ln.dir for ln in lines]).reshape(-1, 2)
         self.length2 = np.array([ln.length2 for ln in lines])
+        self._normal, self._p1 = self.normal.tolist(), self.p1.tolist()
+        self._dir, self._length2 = self.dir.tolist(), self.length2.tolist()
         self.margin = np.array([ln.config.margin for ln in lines])
         self.neg_margin = -self.margin
         self._filters(allowed, np.zeros(len(lines)))
@@ -157,6 +159,8 @@ class LineSet(_Filtered):
 
     def within(self, a: np.ndarray, b: np.ndarray, li: np.ndarray) -> np.ndarray:
         """[k] bool: the path a -> b meets line ``li`` between its two points."""
+        if len(li) <= FEW:
+            return self._within_few(a.tolist(), b.tolist(), li.tolist())
         n, p1 = self.normal[li], self.p1[li]
         sa = _dot2((a - p1) * n)
         sb = _dot2((b - p1) * n)
@@ -164,6 +168,21 @@ class LineSet(_Filtered):
         x = a + lam[:, None] * (b - a)
         u = _dot2((x - p1) * self.dir[li]) / self.length2[li]
         return (u >= 0) & (u <= 1)
+
+
+    def _within_few(self, a: list[list[float]], b: list[list[float]],
+                    li: list[int]) -> np.ndarray:
+        """``within`` on Python floats: the same operations in the same order."""
+        out = []
+        for (ax, ay), (bx, by), j in zip(a, b, li, strict=True):
+            (nx, ny), (p1x, p1y), (dx, dy) = self._normal[j], self._p1[j], self._dir[j]
+            sa = (ax - p1x) * nx + (ay - p1y) * ny
+            sb = (bx - p1x) * nx + (by - p1y) * ny
+            lam = sa / (1e-12 if sa == sb else sa - sb)
+            xx, xy = ax + lam * (bx - ax), ay + lam * (by - ay)
+            u = ((xx - p1x) * dx + (xy - p1y) * dy) / self._length2[j]
+            out.append(0 <= u <= 1)
+        return np.array(out, bool)
 
 
 def _dot2(products: np.ndarray) -> np.ndarray:

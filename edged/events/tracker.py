@@ -118,10 +118,10 @@ class _Columns:
 
     def keep(self, rows: np.ndarray) -> None:
         self.f = self.f.take(rows, axis=1)
-        self.ids, self.label = self.ids[rows], self.label[rows]
-        self.confirmed = self.confirmed[rows]
+        self.ids, self.label = self.ids.take(rows), self.label.take(rows)
+        self.confirmed = self.confirmed.take(rows)
         for k in self.extra:
-            self.extra[k] = self.extra[k][rows]
+            self.extra[k] = self.extra[k].take(rows, axis=0)
 
     def append(self, f: np.ndarray, label: np.ndarray) -> None:
         n = f.shape[1]
