@@ -87,12 +87,15 @@ def _greedy_mask(rows: list[int], cols: list[int]) -> bytearray:
     a list of indices costs a conversion of its own."""
     used_r: set[int] = set()
     used_c: set[int] = set()
+    add_r, add_c = used_r.add, used_c.add  # the loop is the cost: bound once
     taken = bytearray(len(rows))
-    for k, (r, c) in enumerate(zip(rows, cols, strict=True)):
+    k = 0
+    for r, c in zip(rows, cols, strict=True):
         if r not in used_r and c not in used_c:
-            used_r.add(r)
-            used_c.add(c)
+            add_r(r)
+            add_c(c)
             taken[k] = 1
+        k += 1
     return taken
 
 
