@@ -1,5 +1,8 @@
 """All zones, and all lines, tested at once: their edges stacked so one frame costs a fixed
-handful of numpy calls however many zones and lines there are."""
+handful of numpy calls however many zones and lines there are. The tests that run on the few
+tracks changing side in a frame (the zones' margin, the lines' crossing) loop on Python floats
+up to ``FEW`` of them: the same operations in the same order give the same values, and a
+Python float operation (~0.05 us) is far cheaper than a numpy call (~1 us) on a tiny array."""
 
 from __future__ import annotations
 
