@@ -116,7 +116,7 @@ class EventEngine:
             if len(ft.active) and self.zones:
                 events += self._zones(ctx, ft.active, pts.take(ft.active, axis=1))
             if self.lines:  # tentative tracks too: a crossing right after appearing counts
-                seen = ft.det_rows[ft.det_rows >= 0]
+                seen = ft.seen if ft.seen is not None else ft.det_rows[ft.det_rows >= 0]
                 events += self._lines(ctx, seen, pts.take(seen, axis=1))
         for r in ft.gone.tolist():
             events += self._leave_all(ctx, r)

@@ -55,6 +55,7 @@ class FrameTracks:
     appeared: np.ndarray  # rows confirmed in this frame (a subset of active)
     gone: np.ndarray  # rows of confirmed tracks removed in this frame (not in active)
     lost: int = 0  # confirmed tracks not seen in this frame, still kept
+    seen: np.ndarray | None = None  # det_rows[det_rows >= 0], when the update had it at hand
 
 
 def xyxy_to_cxcywh(b: np.ndarray) -> np.ndarray:
@@ -140,6 +141,7 @@ class Tracker:
         self.cols.extra["_votes"] = np.zeros((0, 1))
         self._dead = np.zeros(0, bool)
         self._next_id = 1
+        self._by_conf: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.cols.ids)
@@ -184,8 +186,7 @@ class Tracker:
         appeared = self._correct(t, rows, boxes.T.take(dets, axis=1), scores.take(dets),
                                  classes.take(dets))
         conf = c.confirmed
-        dead = (t - c.f[_T_LAST]) > np.where(conf, p.max_age_s,
-                                               min(p.max_age_s, TENTATIVE_AGE_S))
+        dead = (t - c.f[_T_LAST]) > self._conf_rows()[0]
         if p.max_age_s < 0:  # else the rows just matched (t_last = t) are not dead
             dead[rows] = False
         matched = rows[conf.take(rows)]
@@ -205,7 +206,18 @@ class Tracker:
             if len(new_confirmed):
                 appeared = np.concatenate([appeared, new_confirmed])
                 matched = np.concatenate([matched, new_confirmed])
-        return FrameTracks(det_rows, matched, appeared, gone, lost)
+            return FrameTracks(det_rows, matched, appeared, gone, lost)
+        return FrameTracks(det_rows, matched, appeared, gone, lost, rows)
+
+    def _conf_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per track, from the confirmed flags (kept until they change): the age limit, and
+        the stage code of association (0 confirmed, 2 tentative)."""
+        conf = self.cols.confirmed
+        if self._by_conf is None or len(self._by_conf[0]) != len(conf):
+            p = self.params
+            self._by_conf = (np.where(conf, p.max_age_s, min(p.max_age_s, TENTATIVE_AGE_S)),
+                             np.multiply(~conf, 2.0))
+        return self._by_conf
 
     def _associate(self, t: float, boxes: np.ndarray, classes: np.ndarray,
                    high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -215,7 +227,7 @@ class Tracker:
         f[X0:X0 + 4, n:] = boxes.T
         f[CLS, :n] = c.label
         f[CLS, n:] = classes
-        np.multiply(~c.confirmed, 2, out=f[STAGE, :n])
+        f[STAGE, :n] = self._conf_rows()[1]
         np.logical_not(high, out=f[STAGE, n:])
         return associate(f, n, features(f, n))
 
@@ -270,6 +282,7 @@ class Tracker:
     def _confirm(self, rows: np.ndarray) -> None:
         c = self.cols
         c.confirmed[rows] = True
+        self._by_conf = None
         c.ids[rows] = np.arange(self._next_id, self._next_id + len(rows))
         self._next_id += len(rows)
 
@@ -288,6 +301,7 @@ class Tracker:
         f[_BOX:_BOX + 4] = b
         f[_HITS] = 1
         self.cols.append(f, classes.astype(np.int64))
+        self._by_conf = None
         rows = np.arange(start, start + n)
         self._votes(classes)[rows, classes] = scores
         if self.params.min_hits > 1:
@@ -299,6 +313,7 @@ class Tracker:
         if np.count_nonzero(self._dead):
             self.cols.keep((~self._dead).nonzero()[0])
             self._dead = np.zeros(len(self.cols.ids), bool)
+            self._by_conf = None
         elif len(self._dead) != len(self.cols.ids):
             self._dead = np.zeros(len(self.cols.ids), bool)
 
