@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from edged.errors import EX_SOFTWARE
+from edged.ratelog import RateLimitedLog
 
 log = logging.getLogger("edged.pipeline")
 
@@ -59,21 +60,13 @@ class InferenceErrors:
     good and bad frames do not flood the journal or the status topic)."""
 
     def __init__(self, health: Health, quiet_s: float = 5.0, log_every_s: float = 60.0) -> None:
-        self.health, self.quiet_s, self.log_every_s = health, quiet_s, log_every_s
+        self.health, self.quiet_s = health, quiet_s
         self.last_error = 0.0
-        self.last_log = -log_every_s
-        self.unlogged = 0
+        self._log = RateLimitedLog(log, logging.ERROR, log_every_s, "failures")
 
     def failed(self, exc: Exception) -> None:
-        now = time.monotonic()
-        self.last_error = now
-        if now - self.last_log >= self.log_every_s:
-            more = f" ({self.unlogged} more failures since the last report)" \
-                if self.unlogged else ""
-            log.error("inference failed: %s%s", exc, more)
-            self.last_log, self.unlogged = now, 0
-        else:
-            self.unlogged += 1
+        self.last_error = time.monotonic()
+        self._log("inference failed: %s", exc)
         self.health.set("degraded", f"inference: {exc}")
 
     def succeeded(self) -> None:
