@@ -58,7 +58,8 @@ def bench_section(report: dict[str, Any]) -> str:
     r0 = report["results"][0]
     lines = [f"### threads={st['threads']}, {st['interpolation']} resize, source "
              f"{'unpaced' if not st['source_fps'] else str(st['source_fps']) + ' fps'}, "
-             f"{r0['runtime']} {r0['runtime_version']}", "",
+             f"{r0['runtime']} {r0['runtime_version']}"
+             + (", stages take turns with invoke" if st.get("stages_take_turns") else ""), "",
              f"`{report['command']}`", "", host(report), "",
              "| model | invoke ms (bare p50) | bare fps | daemon fps | ratio | e2e p50 ms | "
              "overhead p50 ms | overhead p99 ms | CPU outside invoke µs/frame | "

@@ -19,8 +19,8 @@ from typing import Any
 from edged.config import Config, load_config
 from edged.emitter import Emitter
 from edged.errors import EX_OK, EX_SOFTWARE, ConfigError, EdgedError
+from edged.health import Health
 from edged.notify import Notifier
-from edged.pipeline import Health
 from edged.runtime.fallback import EdgeTpuSupervisor
 from edged.stats import Stats
 from edged.status import StatusReport, cpu_temperature

@@ -19,8 +19,9 @@ from edged.config import PublishConfig
 from edged.events.stage import EventStage
 from edged.framepub import FramePublisher
 from edged.frames import monotonic_ns
+from edged.health import Health
 from edged.messages import PredictionBuilder
-from edged.pipeline import Health, ResultSlot
+from edged.pipeline import ResultSlot
 from edged.publisher import Publisher
 from edged.stats import Stats
 

@@ -2,7 +2,9 @@
 
 The inference thread does nothing but copy a ready input, invoke, and copy the outputs out;
 resizing happens on the capture thread and decoding/serializing/sending on the publish
-thread, so both overlap with the next invoke. No queue can grow: the newest frame wins.
+thread, so both overlap with the next invoke, unless the interpreter's threads take every
+core: then they take turns with it (``edged.cpugate``). No queue can grow: the newest frame
+wins.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from edged.errors import EX_CONFIG, EX_SOFTWARE, EdgedError, SourceError
+from edged.cpugate import CpuGate, takes_every_core
+from edged.errors import EX_CONFIG, EdgedError, SourceError
 from edged.frames import Frame
 from edged.handoff import Closed, Handoff
+from edged.health import Health, InferenceErrors
 from edged.plan import with_fov
 from edged.preprocess import ResizerCache, Transform
 from edged.runtime.model import ModelRunner
@@ -56,78 +60,6 @@ class ResultSlot:
     inference_ms: float = 0.0
 
 
-@dataclass
-class Health:
-    """Shared pipeline state for status and the watchdog."""
-
-    state: str = "starting"  # starting | running | degraded | stopping
-    reason: str | None = None
-    finished: threading.Event = field(default_factory=threading.Event)  # finite source ended
-    fatal: str | None = None
-    exit_code: int = EX_SOFTWARE  # for ``fatal``: EX_CONFIG when a restart cannot help
-    changed: threading.Event = field(default_factory=threading.Event)
-    _pending: bool = False  # running at the next inferred frame
-
-    def set(self, state: str, reason: str | None = None) -> None:
-        if (state, reason) != (self.state, self.reason):
-            self.state, self.reason = state, reason
-            self.changed.set()
-
-    def fail(self, message: str, exit_code: int = EX_SOFTWARE) -> None:
-        if self.fatal is None:
-            self.fatal, self.exit_code = message, exit_code
-        self.changed.set()
-
-    def clear_fatal(self) -> None:
-        """The failure was handled (a reload rolled back): no longer a reason to exit."""
-        self.fatal, self.exit_code = None, EX_SOFTWARE
-
-    def await_inference(self, state: str, reason: str | None) -> None:
-        """Set before a new pipeline starts: ``running`` comes with its first inferred
-        frame, not before."""
-        self.set(state, reason)
-        self._pending = True
-
-    def inferred(self) -> None:
-        """A frame went through the current pipeline's model: ``running``, unless something
-        keeps it degraded (e.g. the CPU fallback for a failed Edge TPU)."""
-        if self._pending or self.state == "starting" or (
-                self.state == "degraded" and (self.reason or "").startswith("source:")):
-            self._pending = False
-            self.set("running")
-
-
-class InferenceErrors:
-    """Turns a stream of invoke failures into few log lines and stable health: degraded at
-    the first failure, running again only after ``quiet_s`` without one (so alternating
-    good and bad frames do not flood the journal or the status topic)."""
-
-    def __init__(self, health: Health, quiet_s: float = 5.0, log_every_s: float = 60.0) -> None:
-        self.health, self.quiet_s, self.log_every_s = health, quiet_s, log_every_s
-        self.last_error = 0.0
-        self.last_log = -log_every_s
-        self.unlogged = 0
-
-    def failed(self, exc: Exception) -> None:
-        now = time.monotonic()
-        self.last_error = now
-        if now - self.last_log >= self.log_every_s:
-            more = f" ({self.unlogged} more failures since the last report)" \
-                if self.unlogged else ""
-            log.error("inference failed: %s%s", exc, more)
-            self.last_log, self.unlogged = now, 0
-        else:
-            self.unlogged += 1
-        self.health.set("degraded", f"inference: {exc}")
-
-    def succeeded(self) -> None:
-        if self.last_error and time.monotonic() - self.last_error >= self.quiet_s \
-                and (self.health.reason or "").startswith("inference:"):
-            log.info("inference works again")
-            self.health.set("running")
-            self.last_error = 0.0
-
-
 # (fields, side frames) -> None; the publish step the daemon provides
 Emit = Callable[[ResultSlot, dict[str, Any], float], None]
 
@@ -158,12 +90,18 @@ class Pipeline:
         self.invoking_since: float | None = None  # monotonic start of the invoke under way
         self._invoke_s = 0.0  # moving averages that pace pulled sources
         self._preprocess_s = 0.0
+        self.gate = CpuGate(takes_every_core(runner.delegate_name, runner.threads))
+        self._invoked = threading.Condition()  # pulled sources, gate closed: read after invoke
+        self._invoked_seq = self._handed_seq = -1
         self._threads = [threading.Thread(target=self._guard(f), name=f"edged-{n}", daemon=True)
                          for n, f in (("capture", self._capture_loop),
                                       ("inference", self._inference_loop),
                                       ("publish", self._publish_loop))]
 
     def start(self) -> None:
+        if self.gate.enabled:
+            log.info("model.threads %d covers every core: resize and publish take turns with "
+                     "invoke instead of overlapping it", self.runner.threads)
         for t in self._threads:
             t.start()
 
@@ -291,6 +229,10 @@ class Pipeline:
         (its typical invoke time minus our typical preprocess time), so the frame is neither
         stale when inference takes it nor late. False if inference has not taken it yet.
         """
+        if self.gate.enabled:  # the invoke has all cores: read and resize after it, not during
+            with self._invoked:
+                return self._invoked.wait_for(
+                    lambda: self._invoked_seq >= self._handed_seq or self._stop.is_set(), 0.5)
         if not self.frames.wait_taken(0.5):
             return False
         lead = 0.8 * self._invoke_s - self._preprocess_s  # 20% slack: never late
@@ -307,9 +249,10 @@ class Pipeline:
             slot.transform = IDENTITY
         else:
             resizer = self.resizers.get(frame.size)
-            resizer(frame.image, slot.image)
+            with self.gate.shared():
+                resizer(frame.image, slot.image)
             slot.transform = resizer.transform
-        slot.frame_seq = next(self._frame_seq)
+        slot.frame_seq = self._handed_seq = next(self._frame_seq)
         slot.capture_ns = frame.capture_ns
         slot.frame_size = frame.size
         fov = self.source.fov_transform()  # the ISP's crop, when the camera did the resize
@@ -348,14 +291,17 @@ class Pipeline:
                 t1 = time.perf_counter()
                 self.invoking_since = time.monotonic()
                 try:
-                    runner.invoke()
+                    with self.gate.exclusive():
+                        runner.invoke()
                 except (RuntimeError, ValueError, EdgedError) as exc:
                     self.invoking_since = None
+                    self._done_invoking(slot.frame_seq)
                     self.stats.inference_errors += 1
                     errors.failed(exc)
                     continue  # ``out`` is reused for the next frame
                 t2 = time.perf_counter()
                 self.invoking_since = None
+                self._done_invoking(slot.frame_seq)
                 errors.succeeded()
                 self.health.inferred()
                 runner.copy_outputs(out.outputs)
@@ -368,6 +314,12 @@ class Pipeline:
                 self.stats.dropped_backlog = results.dropped
         finally:
             results.close()
+
+    def _done_invoking(self, frame_seq: int) -> None:
+        if self.gate.enabled:
+            with self._invoked:
+                self._invoked_seq = frame_seq
+                self._invoked.notify()
 
     # --- publish ---------------------------------------------------------------------------
 
@@ -389,4 +341,5 @@ class Pipeline:
             if item is None:
                 continue
             t0 = time.perf_counter()
-            self.emit(item, decoder.decode(item.outputs, item.transform), t0)
+            with self.gate.shared():
+                self.emit(item, decoder.decode(item.outputs, item.transform), t0)

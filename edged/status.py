@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from edged.frames import monotonic_ns
+from edged.health import Health
 from edged.messages import STATUS_SCHEMA
-from edged.pipeline import Health
 from edged.stats import Stats
 
 THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")

@@ -28,10 +28,11 @@ from edged.config import Config, PublishConfig
 from edged.emitter import Emitter
 from edged.errors import EX_SOFTWARE, EdgedError, PublishError
 from edged.framepub import FramePublisher, frames_endpoint
+from edged.health import Health
 from edged.labels import read_label_file
 from edged.messages import PredictionBuilder
 from edged.metadata import packed_labels
-from edged.pipeline import Health, Pipeline
+from edged.pipeline import Pipeline
 from edged.plan import effective_resize
 from edged.publisher import Publisher, SocketPolicy
 from edged.runtime.loader import load_model

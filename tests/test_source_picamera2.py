@@ -496,7 +496,8 @@ def test_pipeline_publishes_boxes_in_the_sensor_fov(world: Any) -> None:
     """The capture thread composes the resize with the source's FOV map."""
     import itertools
 
-    from edged.pipeline import Health, Pipeline
+    from edged.health import Health
+    from edged.pipeline import Pipeline
     from edged.runtime.model import ModelRunner
     from edged.runtime.modelfile import read_model_file
     from edged.runtime.select import select_runtime

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edged.config import DEMO_MODEL
+from edged.cpugate import takes_every_core
 from edged.preprocess import INTERPOLATIONS
 
 
@@ -149,16 +150,19 @@ def run(args: argparse.Namespace) -> int:
               "machine": machine(), "command": "edged bench " + " ".join(sys.argv[2:]),
               "settings": {"threads": args.threads, "seconds": args.seconds,
                            "repeat": args.repeat, "interpolation": args.interpolation,
-                           "source_fps": args.fps, "runtime": args.runtime},
+                           "source_fps": args.fps, "runtime": args.runtime,
+                           "stages_take_turns": takes_every_core("cpu", args.threads)},
               "load_average": {"before": load_before, "after": load_average()},
               "results": results}
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     m = report["machine"]
+    turns = " (every core: the daemon's stages take turns with invoke)" \
+        if report["settings"]["stages_take_turns"] else ""
     print(f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, "
           f"{results[0]['runtime']} {results[0]['runtime_version']}, "
-          f"threads={args.threads}, {args.interpolation} resize of 640x480 frames, "
+          f"threads={args.threads}{turns}, {args.interpolation} resize of 640x480 frames, "
           f"source fps {args.fps or 'unpaced'}, {args.seconds:.0f} s per path, "
           f"{args.repeat} interleaved run(s): median (min-max); "
           f"load average {load_before} -> {report['load_average']['after']}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Literal
@@ -27,6 +26,7 @@ from pydantic import Field
 from edged.errors import SourceError
 from edged.frames import Frame, monotonic_ns
 from edged.imagefile import DEFAULT_MAX_PIXELS, ImageFileError, decode_file
+from edged.ratelog import RateLimitedLog
 from edged.sources.base import Source, SourceConfigBase
 
 log = logging.getLogger("edged.sources.images")
@@ -129,8 +129,7 @@ class ImagesSource(Source):
         # files that failed, by (mtime, size): not decoded again until they change
         self._bad: dict[Path, tuple[int, int]] = {}
         self.skipped_files = 0  # non-regular entries with image names, at the last listing
-        self._last_log = -LOG_EVERY_S
-        self._unlogged = 0
+        self._log_skip = RateLimitedLog(log, logging.WARNING, LOG_EVERY_S, "undecodable")
 
     def open(self) -> None:
         self._files, skipped = list_images(self.config.path)
@@ -150,14 +149,7 @@ class ImagesSource(Source):
 
     def _failed(self, path: Path, exc: ImageFileError) -> None:
         self._bad[path] = _stat_key(path)
-        now = time.monotonic()
-        if now - self._last_log >= LOG_EVERY_S:
-            more = f" ({self._unlogged} more undecodable since the last report)" \
-                if self._unlogged else ""
-            log.warning("%s; skipped%s", exc, more)
-            self._last_log, self._unlogged = now, 0
-        else:
-            self._unlogged += 1
+        self._log_skip("%s; skipped", exc)
 
     def _load(self, path: Path) -> np.ndarray | None:
         image = self._cache.get(path)
