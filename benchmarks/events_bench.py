@@ -1,4 +1,5 @@
-"""Cost of tracking + zones + lines per frame with N objects (issue 16: <= 0.3 ms with 50).
+"""Cost of tracking + zones + lines per frame with N objects (issue 16: "tracker and zone
+cost <= 0.3 ms per frame with 50 objects").
 
     .venv/bin/python benchmarks/events_bench.py [--objects 50] [--frames 2000] [--runs 5]
 
@@ -39,9 +40,10 @@ class _NullPublisher:
         return True
 
 
-def engine_run(frames: list, ns: list[int]) -> tuple[float, float, int]:
+def engine_run(frames: list, ns: list[int], zones: list[ZoneConfig] = ZONES,
+               lines: list[LineConfig] = LINES) -> tuple[float, float, int]:
     """(median wall ms per frame, CPU ms per frame over the run, events)."""
-    engine = EventEngine("bench", TrackConfig(), ZONES, LINES, NAMES)
+    engine = EventEngine("bench", TrackConfig(), zones, lines, NAMES)
     times, events = [], 0
     cpu0 = time.process_time()
     for k, f in enumerate(frames):
@@ -101,8 +103,10 @@ def main() -> None:
                       Noise(jitter=0.004, miss=0.1, spurious=1.0), seed=3)
     ns = [int(f.t * 1e9) for f in frames]
     mean_dets = float(np.mean([len(f.boxes) for f in frames]))
-    engine_ms, cpu_ms, hook_ms = [], [], []
-    for _ in range(args.runs):
+    engine_ms, cpu_ms, hook_ms, tracker_ms, zones_ms = [], [], [], [], []
+    for _ in range(args.runs):  # the variants interleaved, so each sees the same load
+        tracker_ms.append(engine_run(frames, ns, [], [])[0])
+        zones_ms.append(engine_run(frames, ns, ZONES, [])[0])
         ms, cpu, events = engine_run(frames, ns)
         engine_ms.append(ms)
         cpu_ms.append(cpu)
@@ -111,7 +115,9 @@ def main() -> None:
           f"numpy op (max of two 50x50 arrays): {reference_us():.1f} us")
     print(f"{args.objects} objects ({mean_dets:.1f} detections per frame), 2 zones, 2 lines, "
           f"{args.frames} frames, {events} events per run")
-    for name, v in (("engine (tracker + zones + lines), wall", engine_ms),
+    for name, v in (("tracker alone, wall", tracker_ms),
+                    ("tracker + 2 zones, wall", zones_ms),
+                    ("engine (tracker + 2 zones + 2 lines), wall", engine_ms),
                     ("engine, CPU time (process_time / frames)", cpu_ms),
                     ("daemon hook (engine + dicts <-> arrays), wall", hook_ms)):
         print(f"  {name}: median {statistics.median(v):.3f} ms/frame over {args.runs} runs "
