@@ -14,8 +14,7 @@ Waits are bounded (``wait_s``): a hung invoke delays the other stages, it never 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from edged.runtime.model import cpu_count
 
@@ -28,7 +27,10 @@ def takes_every_core(delegate: str, threads: int, cores: int | None = None) -> b
 
 
 class CpuGate:
-    """A readers-writer turn-taking lock; ``enabled`` False makes both sides free."""
+    """A readers-writer turn-taking lock; ``enabled`` False makes both sides free.
+
+    ``exclusive`` and ``shared`` are context managers made once: entering one per frame
+    allocates nothing."""
 
     def __init__(self, enabled: bool, wait_s: float = WAIT_S) -> None:
         self.enabled = enabled
@@ -37,36 +39,42 @@ class CpuGate:
         self._sharing = 0  # stages inside ``shared``
         self._exclusive = False  # an invoke is running
         self._wanted = False  # an invoke waits: new sharers wait for it (no starvation)
+        self.exclusive = _Side(self._enter_exclusive, self._exit_exclusive, enabled)
+        self.shared = _Side(self._enter_shared, self._exit_shared, enabled)
 
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        if not self.enabled:
-            yield
-            return
+    def _enter_exclusive(self) -> None:
         with self._cond:
             self._wanted = True
             self._cond.wait_for(lambda: self._sharing == 0, self.wait_s)
             self._wanted = False
             self._exclusive = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._exclusive = False
-                self._cond.notify_all()
 
-    @contextmanager
-    def shared(self) -> Iterator[None]:
-        if not self.enabled:
-            yield
-            return
+    def _exit_exclusive(self) -> None:
+        with self._cond:
+            self._exclusive = False
+            self._cond.notify_all()
+
+    def _enter_shared(self) -> None:
         with self._cond:
             self._cond.wait_for(lambda: not (self._exclusive or self._wanted), self.wait_s)
             self._sharing += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._sharing -= 1
-                if not self._sharing:
-                    self._cond.notify_all()
+
+    def _exit_shared(self) -> None:
+        with self._cond:
+            self._sharing -= 1
+            if not self._sharing:
+                self._cond.notify_all()
+
+
+class _Side:
+    def __init__(self, enter: Callable[[], None], leave: Callable[[], None],
+                 enabled: bool) -> None:
+        self._enter, self._leave, self._enabled = enter, leave, enabled
+
+    def __enter__(self) -> None:
+        if self._enabled:
+            self._enter()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._enabled:
+            self._leave()

@@ -228,6 +228,8 @@ class Pipeline:
         Waits until inference has taken the previous frame, then until it is about to finish
         (its typical invoke time minus our typical preprocess time), so the frame is neither
         stale when inference takes it nor late. False if inference has not taken it yet.
+        When the stages take turns with invoke (``edged.cpugate``), it waits instead for the
+        invoke of the last frame handed over to end.
         """
         if self.gate.enabled:  # the invoke has all cores: read and resize after it, not during
             with self._invoked:
@@ -249,7 +251,7 @@ class Pipeline:
             slot.transform = IDENTITY
         else:
             resizer = self.resizers.get(frame.size)
-            with self.gate.shared():
+            with self.gate.shared:
                 resizer(frame.image, slot.image)
             slot.transform = resizer.transform
         slot.frame_seq = self._handed_seq = next(self._frame_seq)
@@ -291,7 +293,7 @@ class Pipeline:
                 t1 = time.perf_counter()
                 self.invoking_since = time.monotonic()
                 try:
-                    with self.gate.exclusive():
+                    with self.gate.exclusive:
                         runner.invoke()
                 except (RuntimeError, ValueError, EdgedError) as exc:
                     self.invoking_since = None
@@ -341,5 +343,5 @@ class Pipeline:
             if item is None:
                 continue
             t0 = time.perf_counter()
-            with self.gate.shared():
+            with self.gate.shared:
                 self.emit(item, decoder.decode(item.outputs, item.transform), t0)

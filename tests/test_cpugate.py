@@ -48,8 +48,8 @@ def _try(ctx_factory) -> tuple[threading.Thread, threading.Event]:
 def test_sharers_wait_for_the_invoke_and_the_invoke_waits_for_sharers() -> None:
     gate = CpuGate(True, wait_s=WAIT)
     release = threading.Event()
-    holder = _hold(gate.exclusive, threading.Event(), release)
-    waiter, inside = _try(gate.shared)
+    holder = _hold(lambda: gate.exclusive, threading.Event(), release)
+    waiter, inside = _try(lambda: gate.shared)
     assert not inside.wait(0.3)  # still held: it must not get in (not a timing assert)
     release.set()
     assert inside.wait(WAIT)
@@ -57,10 +57,10 @@ def test_sharers_wait_for_the_invoke_and_the_invoke_waits_for_sharers() -> None:
     waiter.join(WAIT)
 
     release = threading.Event()
-    holder = _hold(gate.shared, threading.Event(), release)
-    other, other_inside = _try(gate.shared)
+    holder = _hold(lambda: gate.shared, threading.Event(), release)
+    other, other_inside = _try(lambda: gate.shared)
     assert other_inside.wait(WAIT)  # sharers overlap each other
-    invoker, invoking = _try(gate.exclusive)
+    invoker, invoking = _try(lambda: gate.exclusive)
     assert not invoking.wait(0.3)
     release.set()
     assert invoking.wait(WAIT)
@@ -71,11 +71,11 @@ def test_sharers_wait_for_the_invoke_and_the_invoke_waits_for_sharers() -> None:
 def test_a_waiting_invoke_is_not_starved_by_new_sharers() -> None:
     gate = CpuGate(True, wait_s=WAIT)
     release = threading.Event()
-    holder = _hold(gate.shared, threading.Event(), release)
-    invoker, invoking = _try(gate.exclusive)
+    holder = _hold(lambda: gate.shared, threading.Event(), release)
+    invoker, invoking = _try(lambda: gate.exclusive)
     while not gate._wanted:  # noqa: SLF001 - the state the next assertion depends on
         threading.Event().wait(0.01)
-    late, late_inside = _try(gate.shared)
+    late, late_inside = _try(lambda: gate.shared)
     assert not late_inside.wait(0.3)  # queued behind the invoke
     release.set()
     assert invoking.wait(WAIT)
@@ -87,8 +87,8 @@ def test_a_waiting_invoke_is_not_starved_by_new_sharers() -> None:
 def test_a_hung_invoke_delays_the_other_stages_but_never_stops_them() -> None:
     gate = CpuGate(True, wait_s=0.2)
     release = threading.Event()
-    holder = _hold(gate.exclusive, threading.Event(), release)
-    waiter, inside = _try(gate.shared)
+    holder = _hold(lambda: gate.exclusive, threading.Event(), release)
+    waiter, inside = _try(lambda: gate.shared)
     assert inside.wait(WAIT)  # after wait_s, though the invoke never ends
     release.set()
     holder.join(WAIT)
@@ -97,7 +97,7 @@ def test_a_hung_invoke_delays_the_other_stages_but_never_stops_them() -> None:
 
 def test_an_open_gate_never_blocks() -> None:
     gate = CpuGate(False)
-    with gate.exclusive(), gate.shared(), gate.exclusive():
+    with gate.exclusive, gate.shared, gate.exclusive:
         pass
 
 
