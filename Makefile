@@ -25,7 +25,7 @@ PYTEST_RC = rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py edged/_area.c
 	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
@@ -45,8 +45,11 @@ test:
 test-deps:
 	@scripts/apt-deps.sh
 
+# the area kernel (edged/_area.c, an optional build) must have been built here: gcc is present
+REQUIRE_KERNEL := EDGED_REQUIRE_AREA_KERNEL=1
+
 test-core: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m 'not pip'; $(PYTEST_RC)
+	$(REQUIRE_KERNEL) $(BIN)/python -m pytest -q -p no:cacheprovider -m 'not pip'; $(PYTEST_RC)
 
 # tflite-runtime 2.14 (the fallback runtime) needs numpy<2 and has wheels only up to Python 3.11:
 # a venv of its own with the [tflite] extra as shipped, LiteRT (a core dependency) removed so
@@ -57,7 +60,7 @@ test-tflite:
 	  .venv-tflite/bin/pip install -q -e '.[tflite,opencv,dev]' 'opencv-python-headless<4.11' && \
 	  { ! .venv-tflite/bin/pip show -q ai-edge-litert 2>/dev/null || \
 	    .venv-tflite/bin/pip uninstall -q -y ai-edge-litert; } && \
-	  { .venv-tflite/bin/python -m pytest -q -p no:cacheprovider -m 'not pip'; $(PYTEST_RC); }; \
+	  { $(REQUIRE_KERNEL) .venv-tflite/bin/python -m pytest -q -p no:cacheprovider -m 'not pip'; $(PYTEST_RC); }; \
 	else echo "test-tflite: skipped, tflite-runtime has no wheels for Python > 3.11"; fi
 
 # edged convert needs TensorFlow (an optional extra, ~1.8 GB installed): a venv of its own.

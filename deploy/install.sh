@@ -158,8 +158,10 @@ apt_has() {
 }
 
 install_packages() {
-  # python3-venv brings pip into the venv (ensurepip): python3-pip is not needed
-  local pkgs=(python3-venv python3-picamera2 python3-systemd)
+  # python3-venv brings pip into the venv (ensurepip): python3-pip is not needed; gcc and
+  # python3-dev let pip build edged's area-resize kernel (edged/_area.c; without them edged
+  # falls back to OpenCV's slower INTER_AREA and `edged doctor` warns)
+  local pkgs=(python3-venv python3-picamera2 python3-systemd gcc python3-dev)
   local missing=() p
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -203,8 +205,8 @@ create_user() {
 
 # what the venv was built from: the pins and edged's own sources
 venv_stamp() {
-  (cd "$src" && cat deploy/requirements.txt pyproject.toml \
-     && find edged -type f ! -name '*.pyc' -print0 | LC_ALL=C sort -z | xargs -0 cat) \
+  (cd "$src" && cat deploy/requirements.txt pyproject.toml setup.py \
+     && find edged -type f ! -name '*.pyc' ! -name '*.so' -print0 | LC_ALL=C sort -z | xargs -0 cat) \
     | sha256sum | cut -d' ' -f1
 }
 

@@ -53,7 +53,17 @@ def check_python() -> list[Check]:
     if not found:
         out.append(Check("runtime", "fail", "no usable TFLite runtime",
                          "pip install ai-edge-litert (in /opt/edged: sudo deploy/install.sh)"))
+    out.append(check_area_kernel())
     return out
+
+
+def check_area_kernel() -> Check:
+    from edged import area
+
+    if area.KERNEL is not None:
+        return Check("area resize", "ok", area.implementation())
+    return Check("area resize", "warn", area.implementation() + ": 4-5x the CPU per frame",
+                 "sudo apt install gcc python3-dev, then sudo deploy/install.sh again")
 
 
 def check_config(path: Path) -> tuple[list[Check], Any]:

@@ -1,7 +1,7 @@
 """Resize a frame to the model input, once, into a preallocated buffer.
 
 The placement (crop, bars) and the filter are chosen once per (frame size, model size, mode);
-per frame the work is one ``cv2.resize`` into the buffer that already exists. The default
+per frame the work is one resize call into the buffer that already exists. The default
 filter, ``area``, averages every source pixel when shrinking (antialiased, like the resizes
 models are trained and evaluated with) and is bilinear when enlarging; ``bilinear`` samples
 2 pixels per axis and aliases when shrinking more than 2x; ``nearest`` takes one.
@@ -14,6 +14,8 @@ from typing import Literal
 
 import cv2
 import numpy as np
+
+from edged.area import AreaResize
 
 ResizeMode = Literal["stretch", "letterbox", "center-crop"]
 Interpolation = Literal["area", "bilinear", "nearest"]
@@ -86,12 +88,18 @@ def transform_for(p: Placement, src: tuple[int, int], dst: tuple[int, int]) -> T
 
 
 class _Stage:
-    """One cv2.resize from a fixed source region into a fixed size."""
+    """One resize from a fixed source region into a fixed size: ``cv2.resize``, or the exact
+    area kernel (edged.area) when shrinking with ``area``."""
 
     def __init__(self, rows: slice, cols: slice, dsize: tuple[int, int], flag: int) -> None:
         self.rows, self.cols, self.dsize, self.flag = rows, cols, dsize, flag
+        region = (cols.stop - cols.start, rows.stop - rows.start)
+        self.area = AreaResize(region, dsize) if flag == cv2.INTER_AREA else None
 
     def __call__(self, image: np.ndarray, dst: np.ndarray) -> None:
+        if self.area is not None:
+            self.area(image[self.rows, self.cols], dst)
+            return
         written = cv2.resize(image[self.rows, self.cols], self.dsize, dst=dst,
                              interpolation=self.flag)
         if written is not dst and not np.shares_memory(written, dst):
@@ -107,9 +115,9 @@ def _crop(x0: float, length: float, n: int) -> slice:
 class Resizer:
     """Resizes frames of one size into one model input size with one mode.
 
-    OpenCV does the work: ``cv2.resize`` is SIMD (NEON on a Pi), releases the GIL while it
-    runs, and writes straight into the model-input buffer (a view for letterbox), so a frame
-    costs one pass over the source region and no allocation.
+    ``cv2.resize`` (SIMD, NEON on a Pi) or the area kernel (edged.area) does the work: both
+    release the GIL while they run and write straight into the model-input buffer (a view for
+    letterbox), so a frame costs one pass over the source region and no allocation.
     """
 
     def __init__(self, src: tuple[int, int], dst: tuple[int, int], mode: ResizeMode = "stretch",
@@ -129,8 +137,9 @@ class Resizer:
         self.transform = transform_for(p, src, dst)
         self.identity = src == dst
         # The source region in whole pixels (the transform stays the placement's: rounding
-        # moves the picture by at most half a source pixel). ``area`` is OpenCV's INTER_AREA
-        # when shrinking: every source pixel weighted by its overlap with the output pixel.
+        # moves the picture by at most half a source pixel). ``area`` when shrinking weights
+        # every source pixel by its overlap with the output pixel (edged.area: the exact mean
+        # from edged's compiled kernel, or OpenCV's INTER_AREA where it was not built).
         # Cheaper approximations (2x2 halvings, then bilinear) were measured and rejected:
         # they move small models' scores by up to 0.19 (benchmarks/README.md).
         sw, sh = src

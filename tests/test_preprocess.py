@@ -214,7 +214,9 @@ def test_letterbox_content_and_pad_value(interp: str) -> None:
             "nearest": cv2.INTER_NEAREST_EXACT}[interp]
     ref = cv2.resize(img, (224, 168), interpolation=flag).astype(np.int32)
     diff = np.abs(out[28:196] - ref)
-    assert diff.max() == 0
+    # area: edged's kernel is the exact mean, INTER_AREA's float sum is within 1 of it
+    # (tests/test_area.py holds the kernel to the exact mean)
+    assert diff.max() <= (1 if interp == "area" else 0)
 
 
 @pytest.mark.parametrize("interp", ["area", "bilinear", "nearest"])
@@ -226,7 +228,7 @@ def test_center_crop_content(interp: str) -> None:
     ref = cv2.resize(np.ascontiguousarray(img[:, 80:560]), (224, 224),
                      interpolation=flag).astype(np.int32)
     diff = np.abs(out - ref)
-    assert diff.max() == 0
+    assert diff.max() <= (1 if interp == "area" else 0)
 
 
 def test_resize_writes_into_the_callers_buffer_without_allocating_it() -> None:

@@ -1,0 +1,164 @@
+"""edged.area: the compiled exact area kernel against an independent integer reference.
+
+The reference here is written from the definition (each output pixel is the overlap-weighted
+mean of the source pixels under it, rounded half up), with exact integer arithmetic, not from
+edged's tables. ``EDGED_REQUIRE_AREA_KERNEL=1`` (the Makefile's test passes on x86-64) makes a
+missing build a failure instead of a skip.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edged import area
+from edged.preprocess import Resizer
+
+needs_kernel = pytest.mark.skipif(
+    area.KERNEL is None and os.environ.get("EDGED_REQUIRE_AREA_KERNEL") != "1",
+    reason="edged._area was not built here (no C compiler at install); OpenCV is used")
+
+
+def test_the_kernel_was_built_where_required() -> None:
+    if os.environ.get("EDGED_REQUIRE_AREA_KERNEL") == "1":
+        assert area.KERNEL is not None, "edged._area did not build: is a C compiler installed?"
+    assert area.implementation()
+
+
+def overlaps(n_src: int, n_dst: int) -> np.ndarray:
+    """[n_dst, n_src] integer overlaps, scaled so each row sums to n_src (exact fractions)."""
+    w = np.zeros((n_dst, n_src), np.int64)
+    for j in range(n_dst):
+        lo, hi = Fraction(j * n_src, n_dst), Fraction((j + 1) * n_src, n_dst)
+        for i in range(n_src):
+            ov = min(hi, i + 1) - max(lo, Fraction(i))
+            if ov > 0:
+                w[j, i] = int(ov * n_dst)  # an integer: both ends are multiples of 1/n_dst
+    assert (w.sum(axis=1) == n_src).all()
+    return w
+
+
+def exact_area(img: np.ndarray, dw: int, dh: int) -> np.ndarray:
+    h, w, _ = img.shape
+    wy, wx = overlaps(h, dh), overlaps(w, dw)
+    sums = np.einsum("yh,hwc->ywc", wy, img.astype(np.int64))
+    sums = np.einsum("ywc,xw->yxc", sums, wx)
+    total = h * w
+    return ((2 * sums + total) // (2 * total)).astype(np.uint8)
+
+
+def kernel_resize(img: np.ndarray, dw: int, dh: int) -> tuple[np.ndarray, bool]:
+    r = area.AreaResize((img.shape[1], img.shape[0]), (dw, dh))
+    out = np.full((dh, dw, 3), 7, np.uint8)
+    r(img, out)
+    return out, r.compiled
+
+
+def noise(w: int, h: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), np.uint8)
+
+
+@needs_kernel
+@pytest.mark.parametrize(("src", "dst"), [((640, 480), (224, 224)), ((640, 480), (128, 128)),
+                                          ((640, 480), (300, 300)), ((1280, 720), (192, 192)),
+                                          ((640, 480), (320, 240)), ((640, 480), (640, 240)),
+                                          ((97, 61), (13, 61)), ((5, 5), (1, 1)),
+                                          ((300, 300), (300, 300)), ((3, 640), (2, 224))])
+def test_kernel_is_the_exact_rounded_mean(src: tuple[int, int], dst: tuple[int, int]) -> None:
+    img = noise(*src, seed=src[0] + dst[0])
+    out, compiled = kernel_resize(img, *dst)
+    assert compiled
+    assert np.array_equal(out, exact_area(img, *dst))
+    inter_area = cv2.resize(img, dst, interpolation=cv2.INTER_AREA)
+    assert np.abs(out.astype(int) - inter_area).max() <= 1
+
+
+@needs_kernel
+@settings(max_examples=40, deadline=None)
+@given(w=st.integers(1, 90), h=st.integers(1, 70), fw=st.floats(0.05, 1.0),
+       fh=st.floats(0.05, 1.0), seed=st.integers(0, 2**16))
+def test_kernel_is_exact_on_any_shrink(w: int, h: int, fw: float, fh: float, seed: int) -> None:
+    dw, dh = max(1, round(w * fw)), max(1, round(h * fh))
+    img = noise(w, h, seed)
+    out, compiled = kernel_resize(img, dw, dh)
+    if compiled:
+        assert np.array_equal(out, exact_area(img, dw, dh))
+    else:
+        assert np.abs(out.astype(int) - exact_area(img, dw, dh)).max() <= 1
+
+
+@needs_kernel
+def test_extreme_values_round_half_up_without_overflow() -> None:
+    """All-255 stays 255 (the largest sums); a 0/255 checkerboard halved is exactly 127.5 ->
+    128 everywhere (every output a tie)."""
+    white = np.full((480, 640, 3), 255, np.uint8)
+    assert (kernel_resize(white, 224, 224)[0] == 255).all()
+    board = np.zeros((480, 640, 3), np.uint8)
+    board[::2, ::2] = board[1::2, 1::2] = 255
+    assert (kernel_resize(board, 320, 240)[0] == 128).all()
+
+
+@needs_kernel
+def test_crops_and_letterbox_views_are_strided_without_copies() -> None:
+    """The Resizer hands the kernel a cropped view of the frame and writes into a view of the
+    model input (letterbox): both strided, both taken as they are."""
+    img = noise(640, 480, seed=3)
+    crop = Resizer((640, 480), (224, 224), "center-crop", "area")
+    out = np.zeros((224, 224, 3), np.uint8)
+    crop(img, out)
+    assert np.array_equal(out, exact_area(np.ascontiguousarray(img[:, 80:560]), 224, 224))
+    box = Resizer((640, 480), (224, 224), "letterbox", "area", pad_value=114)
+    out[:] = 0
+    box(img, out)
+    assert (out[:28] == 114).all() and (out[196:] == 114).all()
+    assert np.array_equal(out[28:196], exact_area(img, 224, 168))
+
+
+def test_sizes_past_the_kernels_limits_use_opencv() -> None:
+    """479 rows to 224: 479 is prime, so a row sum has 479 parts (uint16 would overflow)."""
+    img = noise(640, 479, seed=5)
+    out, compiled = kernel_resize(img, 224, 224)
+    assert not compiled
+    assert np.abs(out.astype(int) - exact_area(img, 224, 224)).max() <= 1
+
+
+def test_a_layout_the_kernel_does_not_take_falls_back_to_opencv() -> None:
+    img = noise(640, 480, seed=6)
+    reversed_channels = img[:, :, ::-1]  # negative channel stride
+    r = area.AreaResize((640, 480), (224, 224))
+    out = np.zeros((224, 224, 3), np.uint8)
+    r(reversed_channels, out)
+    ref = cv2.resize(np.ascontiguousarray(reversed_channels), (224, 224),
+                     interpolation=cv2.INTER_AREA)
+    assert np.abs(out.astype(int) - ref).max() <= 1
+
+
+@needs_kernel
+def test_the_kernel_refuses_tables_that_would_read_outside_the_image() -> None:
+    """Memory safety does not rest on the caller: every tap is checked against the image."""
+    kernel = area.KERNEL
+    assert kernel is not None
+    r = area.AreaResize((640, 480), (224, 224))
+    small = noise(320, 240)
+    out = np.zeros((224, 224, 3), np.uint8)
+    row = np.zeros(640 * 3, np.uint16)
+    with pytest.raises(ValueError, match="outside the image"):
+        kernel.resize(small, out, r.xs, r.xw, r.ys, r.yw, row, r.total)
+    with pytest.raises(ValueError, match="tables"):
+        kernel.resize(small, out[:100], r.xs, r.xw, r.ys, r.yw, row, r.total)
+    with pytest.raises(ValueError, match="row buffer"):
+        kernel.resize(noise(640, 480), out, r.xs, r.xw, r.ys, r.yw, row[:10], r.total)
+    with pytest.raises(ValueError, match="total"):
+        kernel.resize(noise(640, 480), out, r.xs, r.xw, r.ys, r.yw, row, 1 << 20)
+    with pytest.raises(ValueError, match="contiguous"):
+        kernel.resize(noise(640, 480)[:, ::-1], out, r.xs, r.xw, r.ys, r.yw, row, r.total)
+    read_only = np.zeros((224, 224, 3), np.uint8)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        kernel.resize(noise(640, 480), read_only, r.xs, r.xw, r.ys, r.yw, row, r.total)
