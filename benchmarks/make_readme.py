@@ -59,7 +59,9 @@ def bench_section(report: dict[str, Any]) -> str:
     lines = [f"### threads={st['threads']}, {st['interpolation']} resize, source "
              f"{'unpaced' if not st['source_fps'] else str(st['source_fps']) + ' fps'}, "
              f"{r0['runtime']} {r0['runtime_version']}"
-             + (", stages take turns with invoke" if st.get("stages_take_turns") else ""), "",
+             + (", stages take turns with invoke" if st.get("stages_take_turns") else "")
+             + (f" (area: {st['area_resize']})" if st.get("area_resize")
+                and st["interpolation"] == "area" else ""), "",
              f"`{report['command']}`", "", host(report), "",
              "| model | invoke ms (bare p50) | bare fps | daemon fps | ratio | e2e p50 ms | "
              "overhead p50 ms | overhead p99 ms | CPU outside invoke µs/frame | "

@@ -19,8 +19,10 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+import cv2
 import numpy as np
 
+from edged.area import implementation as area_implementation
 from edged.commands.bench import load_average, machine
 from edged.preprocess import Resizer, Transform
 from edged.runtime.model import TensorInfo
@@ -49,6 +51,10 @@ def cases() -> dict[str, Callable[[], Any]]:
             r = Resizer((640, 480), (size, size), "stretch", interp)  # type: ignore[arg-type]
             buf = np.empty((size, size, 3), np.uint8)
             out[f"resize 640x480->{size}^2 {interp}"] = lambda r=r, b=buf: r(frame, b)
+    for size in (224, 128):  # what `area` ran on before edged/_area.c, timed in the same run
+        buf = np.empty((size, size, 3), np.uint8)
+        out[f"resize 640x480->{size}^2 area, OpenCV INTER_AREA"] = (
+            lambda s=size, b=buf: cv2.resize(frame, (s, s), dst=b, interpolation=cv2.INTER_AREA))
     info = TensorInfo(0, "out", (1, 84, 8400), np.dtype(np.int8), 0.0187, -128)
     raw = rng.integers(-128, -118, (1, 84, 8400)).astype(np.int8)
     raw[0, :4] = rng.integers(-100, 127, (4, 8400))
@@ -92,13 +98,13 @@ def main() -> None:
               "command": f"python benchmarks/micro.py --repeat {args.repeat} "
                          f"--calls {args.calls}",
               "load_average": {"before": load_before, "after": load_average()},
-              "figures": figures}
+              "area": area_implementation(), "figures": figures}
     if args.json:
         print(json.dumps(report, indent=2))
         return
     for name, f in figures.items():
         w, c = f["wall_ms_p50"], f["cpu_ms_p50"]
-        print(f"{name:40s} wall {w['median']:.3f} ms ({w['min']:.3f}-{w['max']:.3f})  "
+        print(f"{name:52s} wall {w['median']:.3f} ms ({w['min']:.3f}-{w['max']:.3f})  "
               f"cpu {c['median']:.3f} ms")
 
 

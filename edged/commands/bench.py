@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edged.area import implementation as area_implementation
 from edged.config import DEMO_MODEL
 from edged.cpugate import takes_every_core
 from edged.preprocess import INTERPOLATIONS
@@ -151,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
               "settings": {"threads": args.threads, "seconds": args.seconds,
                            "repeat": args.repeat, "interpolation": args.interpolation,
                            "source_fps": args.fps, "runtime": args.runtime,
-                           "stages_take_turns": takes_every_core("cpu", args.threads)},
+                           "stages_take_turns": takes_every_core("cpu", args.threads),
+                           "area_resize": area_implementation()},
               "load_average": {"before": load_before, "after": load_average()},
               "results": results}
     if args.json:
@@ -162,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
         if report["settings"]["stages_take_turns"] else ""
     print(f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, "
           f"{results[0]['runtime']} {results[0]['runtime_version']}, "
-          f"threads={args.threads}{turns}, {args.interpolation} resize of 640x480 frames, "
+          f"threads={args.threads}{turns}, {args.interpolation} resize of 640x480 frames"
+          f"{' (' + area_implementation() + ')' if args.interpolation == 'area' else ''}, "
           f"source fps {args.fps or 'unpaced'}, {args.seconds:.0f} s per path, "
           f"{args.repeat} interleaved run(s): median (min-max); "
           f"load average {load_before} -> {report['load_average']['after']}")
