@@ -70,6 +70,27 @@ static void sum_columns_rgb4(const Job *j, uint8_t *restrict d) {
     }
 }
 
+/* 3 channels, any number of column taps */
+static void sum_columns_rgb(const Job *j, uint8_t *restrict d) {
+    const Py_ssize_t kx = j->kx;
+    const uint64_t mul = j->mul;
+    const uint32_t total = j->total;
+    for (Py_ssize_t c = 0; c < j->dw; c++) {
+        const uint16_t *p = j->row + (Py_ssize_t)j->xs[c] * 3;
+        const uint16_t *w = j->xw + c * kx;
+        uint32_t a0 = 0, a1 = 0, a2 = 0;
+        for (Py_ssize_t t = 0; t < kx; t++, p += 3) {
+            const uint32_t wt = w[t];
+            a0 += wt * p[0];
+            a1 += wt * p[1];
+            a2 += wt * p[2];
+        }
+        d[3 * c] = rounded(a0, total, mul);
+        d[3 * c + 1] = rounded(a1, total, mul);
+        d[3 * c + 2] = rounded(a2, total, mul);
+    }
+}
+
 static void sum_columns(const Job *j, uint8_t *restrict d) {
     const Py_ssize_t ch = j->ch, kx = j->kx;
     for (Py_ssize_t c = 0; c < j->dw; c++) {
@@ -84,13 +105,15 @@ static void sum_columns(const Job *j, uint8_t *restrict d) {
 }
 
 static void run(const Job *j) {
-    const int rgb4 = j->ch == 3 && j->kx == 4;
     for (Py_ssize_t r = 0; r < j->dh; r++) {
+        uint8_t *d = j->dst + r * j->dst_rs;
         sum_rows(j, r);
-        if (rgb4)
-            sum_columns_rgb4(j, j->dst + r * j->dst_rs);
+        if (j->ch == 3 && j->kx == 4)
+            sum_columns_rgb4(j, d);
+        else if (j->ch == 3)
+            sum_columns_rgb(j, d);
         else
-            sum_columns(j, j->dst + r * j->dst_rs);
+            sum_columns(j, d);
     }
 }
 
