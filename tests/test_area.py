@@ -36,7 +36,7 @@ def overlaps(n_src: int, n_dst: int) -> np.ndarray:
     w = np.zeros((n_dst, n_src), np.int64)
     for j in range(n_dst):
         lo, hi = Fraction(j * n_src, n_dst), Fraction((j + 1) * n_src, n_dst)
-        for i in range(n_src):
+        for i in range(int(lo), min(n_src, int(hi) + 1)):  # the pixels under [lo, hi)
             ov = min(hi, i + 1) - max(lo, Fraction(i))
             if ov > 0:
                 w[j, i] = int(ov * n_dst)  # an integer: both ends are multiples of 1/n_dst

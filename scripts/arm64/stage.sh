@@ -26,8 +26,8 @@ rootfs_version=1  # bump to rebuild every cached root
 # the tests that matter most on the Pi: runtime, daemon, preprocess, tasks, CURVE. Not
 # test_faults.py: with both releases emulated side by side its 20 s first-message deadline
 # was missed once (a warm run); the faults run natively in the core and tflite passes
-tests=(tests/test_runtime.py tests/test_daemon.py tests/test_preprocess.py tests/test_tasks.py
-       tests/test_classify.py tests/test_curve.py
+tests=(tests/test_runtime.py tests/test_daemon.py tests/test_preprocess.py tests/test_area.py
+       tests/test_tasks.py tests/test_classify.py tests/test_curve.py
        "tests/test_fuzz.py::test_image_claiming_huge_dimensions_is_refused")
 tflite_tests=(tests/test_runtime.py tests/test_daemon.py tests/test_classify.py)
 # shellcheck source=scripts/arm64/setup.sh
@@ -123,17 +123,38 @@ check_demo() {
   [ -n "$n" ] && [ "$n" -ge 38 ] && grep -q "daemon stopped (exit code 0)" <<<"$out"
 }
 
-# no camera and no Edge TPU in a chroot: warnings; the runtime and the installed config pass
+# no camera and no Edge TPU in a chroot: warnings; the runtime, the installed config and the
+# area kernel (built by install.sh's pip for aarch64) pass
 check_doctor() {
   local root=$1 out
   out=$(in_root "$root" /opt/edged/bin/edged doctor 2>&1) || { echo "$out"; return 1; }
   echo "$out"
-  grep -qE '^\[ *OK\] runtime litert' <<<"$out" && grep -qE '^\[ *OK\] config' <<<"$out"
+  grep -qE '^\[ *OK\] runtime litert' <<<"$out" && grep -qE '^\[ *OK\] config' <<<"$out" \
+    && grep -qE '^\[ *OK\] area resize' <<<"$out"
+}
+
+# gcc and python3-dev, as deploy/install.sh installs them on a Pi, so that pip builds edged's
+# area kernel (edged/_area.c) for aarch64 and it runs under the emulated Cortex-A72. Installed
+# once into the cached root (not a debootstrap package: that would rebuild every cached root).
+ensure_compiler() {
+  local root=$1 log
+  log="$cache/rootfs/$(basename "$root")-compiler.log"
+  in_root "$root" sh -c 'command -v gcc && command -v python3-config' >/dev/null 2>&1 && return 0
+  in_root "$root" env DEBIAN_FRONTEND=noninteractive sh -c 'apt-get update -q &&
+    apt-get install -y -q --no-install-recommends gcc libc6-dev python3-dev' > "$log" 2>&1 \
+    || { tail -20 "$log" >&2; return 1; }
+}
+
+# the kernel in /src too, for the tests that import edged from there
+build_kernel_in_src() {
+  in_root "$1" sh -c 'cd /src && gcc -O3 -shared -fPIC $(python3-config --includes) \
+    edged/_area.c -o "edged/_area$(python3-config --extension-suffix)"'
 }
 
 run_tests() {
   local root=$1 py=$2; shift 2
-  in_root "$root" bash -c 'cd /src && "$@"' _ "$py" -m pytest -q -p no:cacheprovider "$@"
+  in_root "$root" bash -c 'cd /src && EDGED_REQUIRE_AREA_KERNEL=1 "$@"' _ "$py" -m pytest -q \
+    -p no:cacheprovider "$@"
 }
 
 cpu_check() {
@@ -149,7 +170,9 @@ cpu_check() {
 release_stage() {
   local rel=$1 root venv venv_litert venv_tflite
   timed "$rel: root filesystem (debootstrap, cached)" rootfs "$rel"
+  timed "$rel: gcc and python3-dev in the root (cached)" ensure_compiler "$root"
   copy_src "$root"
+  timed "$rel: edged/_area.c built in /src (aarch64)" build_kernel_in_src "$root"
   echo "[arm64] $rel: $root ($(in_root "$root" python3 --version)," \
        "$(in_root "$root" grep -m1 'CPU part' /proc/cpuinfo | tr -s '\t ' ' '))"
   timed "$rel: deploy/install.sh in the chroot (real run)" check_install "$root"
