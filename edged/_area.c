@@ -138,13 +138,17 @@ static PyObject *resize(PyObject *self, PyObject *args) {
     int got = 0, ok = 0;
     for (; got < N; got++)
         if (PyObject_GetBuffer(o[got], &b[got], flags[got]) < 0) goto done;
-    const Py_ssize_t dh = b[DST].shape[0], dw = b[DST].shape[1], ch = b[DST].ndim == 3 ? b[DST].shape[2] : 0;
     if (!check(b[SRC].ndim == 3 && b[DST].ndim == 3 && b[SRC].itemsize == 1 &&
-               b[DST].itemsize == 1 && b[SRC].shape[2] == ch && ch > 0, "need HxWxC uint8 images") ||
+               b[DST].itemsize == 1, "need HxWxC uint8 images"))
+        goto done;
+    const Py_ssize_t dh = b[DST].shape[0], dw = b[DST].shape[1], ch = b[DST].shape[2];
+    if (!check(dh > 0 && dw > 0 && ch > 0 && b[SRC].shape[2] == ch && b[SRC].shape[0] > 0 &&
+               b[SRC].shape[1] > 0, "empty image or channel counts differ") ||
         !check(b[SRC].strides[2] == 1 && b[SRC].strides[1] == ch && b[DST].strides[2] == 1 &&
                b[DST].strides[1] == ch, "pixels must be contiguous") ||
         !check(b[XS].len == dw * 4 && b[YS].len == dh * 4 && b[XW].len % (dw * 2) == 0 &&
-               b[YW].len % (dh * 2) == 0, "tables do not match the output size") ||
+               b[YW].len % (dh * 2) == 0 && b[XW].len > 0 && b[YW].len > 0,
+               "tables do not match the output size") ||
         !check(b[ROW].len >= b[SRC].shape[1] * ch * 2, "row buffer too small") ||
         !check(total > 0 && total < (1ul << 19), "total weight out of range"))
         goto done;

@@ -162,3 +162,22 @@ def test_the_kernel_refuses_tables_that_would_read_outside_the_image() -> None:
     read_only.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
         kernel.resize(noise(640, 480), read_only, r.xs, r.xw, r.ys, r.yw, row, r.total)
+
+
+@needs_kernel
+def test_the_kernel_refuses_malformed_arguments_without_reading_them() -> None:
+    kernel = area.KERNEL
+    assert kernel is not None
+    r = area.AreaResize((64, 48), (16, 16))
+    img, out, row = noise(64, 48), np.zeros((16, 16, 3), np.uint8), np.zeros(64 * 3, np.uint16)
+    bad = [((img[:, :, 0], out), "HxWxC"), ((img, out[:, :, 0]), "HxWxC"),
+           ((img, np.zeros((0, 16, 3), np.uint8)), "empty"),
+           ((img[:, :, :2], out), "channel"), ((img, out.astype(np.uint16)), "HxWxC")]
+    for (src, dst), match in bad:
+        with pytest.raises(ValueError, match=match):
+            kernel.resize(src, dst, r.xs, r.xw, r.ys, r.yw, row, r.total)
+    empty = np.zeros((16, 0), np.uint16)
+    with pytest.raises(ValueError, match="tables"):
+        kernel.resize(img, out, r.xs, empty, r.ys, r.yw, row, r.total)
+    with pytest.raises(ValueError, match="tables"):
+        kernel.resize(img, out, r.xs.astype(np.int64), r.xw, r.ys, r.yw, row, r.total)
