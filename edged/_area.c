@@ -125,6 +125,7 @@ static int check(int ok, const char *what) {
 /* resize(src, dst, xs, xw, ys, yw, row, total): src HxWxC uint8 (rows may be strided, pixels
  * contiguous), dst hxwxC likewise and writable, row a writable uint16 buffer of W*C. */
 static PyObject *resize(PyObject *self, PyObject *args) {
+    (void)self;
     enum { SRC, DST, XS, XW, YS, YW, ROW, N };
     PyObject *o[N];
     unsigned long total;
@@ -179,6 +180,8 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "edged._area", NULL, -1, methods};
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, .m_name = "edged._area", .m_size = -1, .m_methods = methods,
+};
 
 PyMODINIT_FUNC PyInit__area(void) { return PyModule_Create(&module); }
