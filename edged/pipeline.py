@@ -91,6 +91,9 @@ class Pipeline:
         self._invoke_s = 0.0  # moving averages that pace pulled sources
         self._preprocess_s = 0.0
         self.gate = CpuGate(takes_every_core(runner.delegate_name, runner.threads))
+        # a pulled source's frame is read and resized only after the previous invoke ended
+        # and before the next can start (it needs this frame): no turn to take for it
+        self._resize_gated = self.gate.enabled and source.live
         self._invoked = threading.Condition()  # pulled sources, gate closed: read after invoke
         self._invoked_seq = self._handed_seq = -1
         self._threads = [threading.Thread(target=self._guard(f), name=f"edged-{n}", daemon=True)
@@ -232,9 +235,10 @@ class Pipeline:
         invoke of the last frame handed over to end.
         """
         if self.gate.enabled:  # the invoke has all cores: read and resize after it, not during
+            if self._invoked_seq >= self._handed_seq:  # already over (one int, its writer's)
+                return True
             with self._invoked:
-                return self._invoked.wait_for(
-                    lambda: self._invoked_seq >= self._handed_seq or self._stop.is_set(), 0.5)
+                return self._invoked.wait_for(self._invoke_over, 0.5)
         if not self.frames.wait_taken(0.5):
             return False
         lead = 0.8 * self._invoke_s - self._preprocess_s  # 20% slack: never late
@@ -244,6 +248,9 @@ class Pipeline:
             time.sleep(lead)  # short: a plain sleep, not an Event's lock round trips
         return True
 
+    def _invoke_over(self) -> bool:
+        return self._invoked_seq >= self._handed_seq or self._stop.is_set()
+
     def _preprocess(self, frame: Frame) -> None:
         t0 = time.perf_counter()
         slot = self._held()
@@ -251,7 +258,10 @@ class Pipeline:
             slot.transform = IDENTITY
         else:
             resizer = self.resizers.get(frame.size)
-            with self.gate.shared:
+            if self._resize_gated:
+                with self.gate.shared:
+                    resizer(frame.image, slot.image)
+            else:
                 resizer(frame.image, slot.image)
             slot.transform = resizer.transform
         slot.frame_seq = self._handed_seq = next(self._frame_seq)
