@@ -41,6 +41,7 @@ class Emitter:
         self.frames: FramePublisher | None = None
         self.builder: PredictionBuilder | None = None
         self._next_status = 0.0
+        self._topic = self._mask_topic = b""
         self.events = EventStage(run_id)  # tracking, zones, lines (edged.events)
 
     def attach(self, config: PublishConfig, publisher: Publisher,
@@ -48,12 +49,18 @@ class Emitter:
         """Point at (new) sockets; call only while no publish thread runs."""
         self.config, self.publisher, self.frames, self.builder = \
             config, publisher, frames, builder
+        self._topic = config.topic.encode()  # encoded once, not per frame
+        self._mask_topic = self._topic + b".mask"
         self._next_status = 0.0  # a fresh status right after a swap
 
     def emit(self, item: ResultSlot, fields: dict[str, Any], t0: float) -> None:
         assert self.publisher is not None and self.builder is not None
         assert self.config is not None
-        extra = {k: fields.pop(k) for k in [k for k in fields if k.startswith("_")]}
+        # side frames ("_mask"; any "_" key) are not message fields
+        side = [k for k in fields if k[:1] == "_"]
+        mask = fields.get("_mask") if side else None
+        for k in side:
+            del fields[k]
         seq = self.seq
         self.seq += 1
         # before the prediction is built: it adds track_id/track_age to the detections
@@ -64,8 +71,7 @@ class Emitter:
         payload = self.builder.build(
             seq, item.frame_seq, item.capture_ns, publish_ns, item.frame_size,
             (item.preprocess_ms, item.inference_ms, post_ms, total_ms), fields)
-        topic = self.config.topic.encode()
-        if not self.publisher.send([topic, payload]):
+        if not self.publisher.send_pair(self._topic, payload):
             self.stats.dropped_send += 1
         if self.frames is not None and item.image is not None:
             t = item.transform  # the model input's extent in normalized frame coordinates
@@ -75,10 +81,9 @@ class Emitter:
                 "run_id": self.run_id, "seq": seq, "frame_seq": item.frame_seq,
                 "capture_ns": item.capture_ns, "width": item.image.shape[1],
                 "height": item.image.shape[0], "view": view})
-        mask = extra.get("_mask")
         if mask is not None and self.config.masks:
             header = json.dumps({"run_id": self.run_id, "seq": seq}).encode()
-            self.publisher.send([topic + b".mask", header, mask])
+            self.publisher.send([self._mask_topic, header, mask])
         self.stats.published += 1
 
     def on_idle(self) -> None:

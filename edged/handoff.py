@@ -27,6 +27,7 @@ class Handoff(Generic[T]):
         self._pending: deque[T] = deque()
         self._cond = threading.Condition()
         self._closed = False
+        self._watchers = 0  # threads in wait_taken(): only they need a wake-up per get()
         self.dropped = 0
 
     def acquire(self) -> T:
@@ -69,7 +70,8 @@ class Handoff(Generic[T]):
                 self._cond.wait(timeout)
             if self._pending:
                 slot = self._pending.popleft()
-                self._cond.notify_all()  # a producer may wait for the slot to be taken
+                if self._watchers:  # a producer waits for the slot to be taken
+                    self._cond.notify_all()
                 return slot
             if self._closed:
                 raise Closed
@@ -88,7 +90,11 @@ class Handoff(Generic[T]):
     def wait_taken(self, timeout: float) -> bool:
         """Wait until the consumer has taken every pending slot; False on timeout."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._pending or self._closed, timeout)
+            self._watchers += 1
+            try:
+                return self._cond.wait_for(lambda: not self._pending or self._closed, timeout)
+            finally:
+                self._watchers -= 1
 
     def pending(self) -> int:
         with self._cond:

@@ -8,6 +8,8 @@ changing the meaning of a field makes /2. Subscribers must ignore fields they do
 from __future__ import annotations
 
 import json
+import json.encoder
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -128,6 +130,19 @@ def json_schema() -> dict[str, Any]:
     }
 
 
+def _compact_encoder() -> Callable[[Any], str]:
+    """``JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode``, the same bytes,
+    without building a new C encoder (and a circular-reference table) on every call: the
+    C encoder json.encoder itself uses, made once. Falls back where it is missing."""
+    plain = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return plain.encode
+    encode = make(None, plain.default, json.encoder.encode_basestring, None, ":", ",",
+                  False, False, True)
+    return lambda fields: "".join(encode(fields, 0))
+
+
 class PredictionBuilder:
     """Serializes predictions with the constant part encoded once per run."""
 
@@ -135,7 +150,7 @@ class PredictionBuilder:
         const = {"schema": PREDICTION_SCHEMA, "run_id": run_id, "task": task,
                  "source": source, "model": model}
         self._head = json.dumps(const, separators=(",", ":"))[:-1]
-        self._encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+        self._encode = _compact_encoder()
 
     def build(self, seq: int, frame_seq: int, capture_ns: int, publish_ns: int,
               frame: tuple[int, int], latency: tuple[float, float, float, float],

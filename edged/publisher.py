@@ -257,6 +257,11 @@ class Publisher:
         assert self._bound is not None
         return self._bound.xpub.send(frames)
 
+    def send_pair(self, topic: bytes, payload: bytes) -> bool:
+        """``send([topic, payload])``, the per-frame way (no per-part checks)."""
+        assert self._bound is not None
+        return self._bound.xpub.send_pair(topic, payload)
+
     def send_status(self, payload: bytes) -> None:
         self.send([self.status_topic, payload])
 

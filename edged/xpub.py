@@ -59,6 +59,7 @@ _TCP_INFO_BYTES_RECEIVED = 128  # offset of tcpi_bytes_received in struct tcp_in
 # the peers with more than IPC_PENDING_TALKER bytes queued are dropped, all only if none has.
 # (Dropping a talker sooner makes it reconnect sooner: more of its flood gets read.)
 _IPC_FLOOD = 10_000
+_MORE = zmq.SNDMORE | zmq.NOBLOCK
 IPC_PENDING_TALKER = 4096
 
 
@@ -202,6 +203,11 @@ def _bytes_received(fd: int) -> int:
     return value
 
 
+def _readable(sock: zmq.Socket) -> bool:
+    events: int = sock.get(zmq.EVENTS)  # type: ignore[assignment]  # an int option
+    return bool(events & zmq.POLLIN)
+
+
 def topic_prefixes_ok(topics: tuple[bytes, ...]) -> Callable[[bytes], bool]:
     """A subscription is valid when it is a prefix of one of ``topics`` (b"" included)."""
     return lambda sub: any(t.startswith(sub) for t in topics)
@@ -221,6 +227,7 @@ class GuardedXPub:
         self._invalid_since_check = 0
         self._invalid_total = 0
         self._subscribed: list[bytes] = []
+        self._send = sock.send
 
     @staticmethod
     def configure(sock: zmq.Socket, hwm: int, linger_ms: int) -> None:
@@ -240,6 +247,9 @@ class GuardedXPub:
         """Apply valid (un)subscriptions, refuse the rest, watch connections. True when
         someone subscribed to a prefix of ``watch`` (e.g. the status topic)."""
         self._connections()
+        if not _readable(self.socket):  # the usual case: nothing came in
+            self._maybe_check(look=False)  # _connections() just looked
+            return False
         joined = False
         deadline = time.monotonic() + MAX_SERVICE_S
         for _ in range(MAX_RECV_PER_SERVICE):
@@ -269,15 +279,19 @@ class GuardedXPub:
         return out
 
     def _connections(self) -> None:
-        while self._monitor.poll(0):
-            kind, value = monitor_event(self._monitor.recv_multipart())
+        # ZMQ_EVENTS is what zmq_poll(timeout 0) asks a ZeroMQ socket, without pyzmq's
+        # Poller built around it on every call
+        monitor = self._monitor
+        while _readable(monitor):
+            kind, value = monitor_event(monitor.recv_multipart())
             if kind == zmq.EVENT_ACCEPTED:
                 self.guard.accepted(value)
             elif kind == zmq.EVENT_DISCONNECTED:
                 self.guard.gone(value)
 
-    def _maybe_check(self) -> None:
-        self._connections()
+    def _maybe_check(self, look: bool = True) -> None:
+        if look:
+            self._connections()
         now = time.monotonic()
         since = now - self._last_check
         due = since >= CHECK_INTERVAL_S or (self._invalid_since_check
@@ -291,6 +305,16 @@ class GuardedXPub:
     def send(self, frames: Sequence[bytes | memoryview]) -> bool:
         try:
             self.socket.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+            return True
+        except zmq.Again:
+            return False
+
+    def send_pair(self, topic: bytes, payload: bytes) -> bool:
+        """``send([topic, payload])`` for the per-frame message: two sends, without
+        send_multipart's per-part checks (both are bytes, copied by ZeroMQ either way)."""
+        try:
+            self._send(topic, _MORE)
+            self._send(payload, zmq.NOBLOCK)
             return True
         except zmq.Again:
             return False

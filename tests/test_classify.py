@@ -57,3 +57,19 @@ def test_label_alignment_background_rules() -> None:
     assert align_labels({0: "cat"}, 2, "f").names == ("background", "cat")
     with pytest.raises(ModelError, match="3 labels but the model outputs 1001 classes"):
         align_labels({0: "a", 1: "b", 2: "c"}, 1001, "labels file x")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.uint16])
+def test_top_k_integer_fast_path_matches_the_general_one(dtype) -> None:
+    """The radix-sort path for quantized scores gives the partition + lexsort path's answer
+    (order, ties by index, threshold), including when most scores tie."""
+    rng = np.random.default_rng(1)
+    lo, hi = np.iinfo(dtype).min, np.iinfo(dtype).max
+    for n, spread in [(1001, None), (1001, 3), (7, 2), (1, None)]:
+        high = hi if spread is None else lo + spread
+        scores = rng.integers(lo, high, n, endpoint=True, dtype=dtype)
+        for k in (1, 5, 10, 2000):
+            for min_score in (lo, lo + 1, 0):
+                got = top_k(scores, k, min_score)
+                ref = top_k(scores.astype(np.float64), k, min_score)
+                assert [(i, int(v)) for i, v in got] == [(i, int(v)) for i, v in ref]

@@ -31,6 +31,26 @@ def test_builder_with_no_task_fields() -> None:
     assert json.loads(b.build(0, 0, 0, 0, (1, 1), (0, 0, 0, 0), {}))["task"] == "pose"
 
 
+def test_builder_bytes_are_the_plain_encoders() -> None:
+    """The builder's encoder made once gives json's own compact, non-ASCII-escaping bytes
+    (the wire format subscribers already parse), for every kind of value decoders emit."""
+    b = PredictionBuilder("r", "detection", "x", {"file": "f", "sha256": "s",
+                                                  "runtime": "litert", "delegate": "cpu",
+                                                  "threads": 1})
+    fields = {"detections": [{"index": 3, "label": "caf\u00e9 \"x\"\n\t\\", "score": 0.1 + 0.2,
+                              "box": (0.0, 1e-7, 0.5, 1.0), "track_id": None,
+                              "track_age": 12.25}],
+              "pose_score": float("nan"), "empty": [], "nested": {"a": [1, {"b": True}]}}
+    body = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)[1:-1]
+    head = json.dumps({"schema": PREDICTION_SCHEMA, "run_id": "r", "task": "detection",
+                       "source": "x", "model": {"file": "f", "sha256": "s",
+                                                "runtime": "litert", "delegate": "cpu",
+                                                "threads": 1}}, separators=(",", ":"))[:-1]
+    payload = b.build(1, 2, 3, 4, (5, 6), (0.1, 0.2, 0.3, 0.4), fields).decode()
+    assert payload.startswith(head + ",")
+    assert payload.endswith("," + body + "}")
+
+
 def test_gap_tracker_separates_gaps_from_restarts() -> None:
     t = GapTracker()
     assert t.observe("a", 5) == (0, False)  # joining late is not a gap

@@ -47,3 +47,25 @@ def test_cpu_temperature_from_the_thermal_zone(tmp_path: Path) -> None:
     zone.write_text("48312\n")
     assert cpu_temperature(zone) == 48.3
     assert cpu_temperature(tmp_path / "absent") is None
+
+
+def test_inference_percentiles_are_numpys() -> None:
+    """The status percentiles, computed without numpy, are np.percentile's to the bit,
+    before and after the window of 512 wraps."""
+    import numpy as np
+
+    from edged.stats import WINDOW, Stats, percentile
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 10, 511, 4000):
+        values = (rng.random(n) * 50).round(3).tolist()
+        for q in (0, 1, 37.5, 50, 99, 100):
+            assert percentile(sorted(values), q) == float(np.percentile(values, q))
+        stats = Stats()
+        for v in values:
+            stats.record_inference(v)
+        window = values[-WINDOW:] if n > WINDOW else values
+        assert stats.inference_percentiles() == {
+            "p50": round(float(np.percentile(window, 50)), 3),
+            "p99": round(float(np.percentile(window, 99)), 3)}
+    assert Stats().inference_percentiles() == {"p50": 0.0, "p99": 0.0}
