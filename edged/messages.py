@@ -138,8 +138,12 @@ def _compact_encoder() -> Callable[[Any], str]:
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
         return plain.encode
-    encode = make(None, plain.default, json.encoder.encode_basestring, None, ":", ",",
-                  False, False, True)
+    try:  # an internal of json.encoder: if its signature ever changes, the plain way
+        encode = make(None, plain.default, json.encoder.encode_basestring, None, ":", ",",
+                      False, False, True)
+        encode({"a": [1.5, "é"]}, 0)
+    except TypeError:
+        return plain.encode
     return lambda fields: "".join(encode(fields, 0))
 
 
