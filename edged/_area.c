@@ -52,8 +52,16 @@ static void sum_rows(const Job *j, Py_ssize_t r) {
     }
 }
 
+/* Compiled on its own: inlined into run(), gcc 12 -O3 made it 20% slower (0.36 against 0.30
+ * ms for 640x480 -> 224x224, same run), its code depending on the argument checks' shape */
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
 /* 3 channels, up to 4 column taps (640 -> 224 and most model inputs from camera frames) */
-static void sum_columns_rgb4(const Job *j, uint8_t *restrict d) {
+static NOINLINE void sum_columns_rgb4(const Job *j, uint8_t *restrict d) {
     const uint16_t *row = j->row;
     const uint64_t mul = j->mul;
     const uint32_t total = j->total;
