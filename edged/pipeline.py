@@ -36,10 +36,11 @@ log = logging.getLogger("edged.pipeline")
 
 IDENTITY = Transform()
 UINT8 = np.dtype(np.uint8)  # compared per frame: a dtype, not a type numpy converts each time
-# publish thread: socket housekeeping (new subscriptions, status) at most this often while
-# busy. Each round costs ~40-80 us of CPU on a cold cache, i.e. every frame at 30 fps with
-# 20 ms; at 50 ms a new subscription takes effect within 50 ms while frames flow.
-SERVICE_EVERY_S = 0.05
+# publish thread: socket housekeeping (new subscriptions, status, the flood guard) at most
+# this often while busy. 50 ms was tried (a round costs ~40-80 us on a cold cache: every
+# frame at 30 fps) and reverted: it reads a subscription flood 2.5x slower, and in one CI
+# rehearsal the ipc flood guard never fired within the test's 20 s (tests/adversarial).
+SERVICE_EVERY_S = 0.02
 
 
 @dataclass
