@@ -58,7 +58,13 @@ _TCP_INFO_BYTES_RECEIVED = 128  # offset of tcpi_bytes_received in struct tcp_in
 # reading ahead), while an honest subscriber, silent after subscribing, has none waiting:
 # the peers with more than IPC_PENDING_TALKER bytes queued are dropped, all only if none has.
 # (Dropping a talker sooner makes it reconnect sooner: more of its flood gets read.)
+# The count alone is not enough: libzmq hands a flood over a pipe-full (RCVHWM) at a time,
+# so how many arrive depends on how often the publishing thread comes by (~500/s at 20 fps
+# on a 2-core x86, fewer under load or on a Pi; 10 000 then takes longer than a flood lasts).
+# So invalid subscriptions that keep arriving for IPC_FLOOD_S also count as a flood, but
+# then only the talkers are dropped: never every ipc peer on time alone.
 _IPC_FLOOD = 10_000
+IPC_FLOOD_S = 2.0
 _MORE = zmq.SNDMORE | zmq.NOBLOCK
 IPC_PENDING_TALKER = 4096
 
@@ -105,23 +111,26 @@ class ConnectionGuard:
         with self._lock:
             self._peers.pop(fd, None)
 
-    def check(self, invalid: int, invalid_total: int = 0) -> bool:
+    def check(self, invalid: int, invalid_total: int = 0, flooding_s: float = 0.0) -> bool:
         """Drop tcp peers that overdrew their byte budget, or that sent more than any
         subscriber while ``invalid`` subscriptions arrived; ipc peers (no byte counter,
-        trusted by file permissions) only when invalid subscriptions flood, and then only
-        those with unread bytes queued if any has. True when the ipc flood rule fired."""
+        trusted by file permissions) only when invalid subscriptions flood (``invalid_total``
+        of them, or for ``flooding_s`` on end), and then only those with unread bytes queued;
+        all of them only on the count and if none has. True when the ipc flood rule fired."""
         now = time.monotonic()
         with self._lock:
             peers = list(self._peers.items())
-        flood = invalid_total > _IPC_FLOOD
+        many = invalid_total > _IPC_FLOOD
+        flood = many or flooding_s >= IPC_FLOOD_S
         talkers = {fd for fd, p in peers if flood and not p.tcp
                    and _pending_bytes(fd) > IPC_PENDING_TALKER}
+        fired = many or bool(talkers)
         for fd, peer in peers:
             if not _same_inode(fd, peer.inode):  # closed without a monitor event seen
                 self.gone(fd)
                 continue
             if not peer.tcp:
-                if flood and (fd in talkers or not talkers):
+                if fd in talkers or (many and not talkers):
                     why = "kept sending" if talkers else "an ipc peer sent"
                     self._drop(fd, peer, f"{why} while {invalid_total} invalid "
                                "subscriptions arrived")
@@ -134,7 +143,7 @@ class ConnectionGuard:
                 self._drop(fd, peer, f"sent {total} bytes, more than a subscriber needs")
             elif invalid and total > PEER_TOTAL_WHILE_REFUSING:
                 self._drop(fd, peer, f"sent {total} bytes while invalid subscriptions arrived")
-        return invalid_total > _IPC_FLOOD
+        return fired
 
     def drop_all(self, why: str) -> int:
         with self._lock:
@@ -226,6 +235,7 @@ class GuardedXPub:
         self._last_check = time.monotonic()
         self._invalid_since_check = 0
         self._invalid_total = 0
+        self._flood_since = 0.0  # when invalid subscriptions began to arrive without a pause
         self._subscribed: list[bytes] = []
         self._send = sock.send
 
@@ -297,9 +307,15 @@ class GuardedXPub:
         due = since >= CHECK_INTERVAL_S or (self._invalid_since_check
                                              and since >= MIN_CHECK_INTERVAL_S)
         if due:
-            self._invalid_total += self._invalid_since_check
-            if self.guard.check(self._invalid_since_check, self._invalid_total):
-                self._invalid_total = 0
+            invalid = self._invalid_since_check
+            self._invalid_total += invalid
+            if not invalid:  # a check with none: a second passed without any
+                self._flood_since = 0.0
+            elif not self._flood_since:
+                self._flood_since = now
+            flooding_s = now - self._flood_since if self._flood_since else 0.0
+            if self.guard.check(invalid, self._invalid_total, flooding_s):
+                self._invalid_total, self._flood_since = 0, now if invalid else 0.0
             self._last_check, self._invalid_since_check = now, 0
 
     def send(self, frames: Sequence[bytes | memoryview]) -> bool:
