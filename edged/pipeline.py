@@ -41,6 +41,10 @@ UINT8 = np.dtype(np.uint8)  # compared per frame: a dtype, not a type numpy conv
 # frame at 30 fps) and reverted: it reads a subscription flood 2.5x slower, and in one CI
 # rehearsal the ipc flood guard never fired within the test's 20 s (tests/adversarial).
 SERVICE_EVERY_S = 0.02
+# a pulled source's next frame is read at once when it would wait less than this for the
+# invoke under way: a sleep that short overshoots by its own wake-up (50 us of timer slack
+# plus the scheduler's latency), so the frame came late and inference waited for it
+SHORTEST_LEAD_S = 0.001
 
 
 @dataclass
@@ -249,7 +253,7 @@ class Pipeline:
         lead = 0.8 * self._invoke_s - self._preprocess_s  # 20% slack: never late
         if lead > 0.05:
             self._stop.wait(lead)
-        elif lead > 0:
+        elif lead > SHORTEST_LEAD_S:
             time.sleep(lead)  # short: a plain sleep, not an Event's lock round trips
         return True
 
