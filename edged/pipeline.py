@@ -250,6 +250,8 @@ class Pipeline:
                 return self._invoked.wait_for(self._invoke_over, 0.5)
         if not self.frames.wait_taken(0.5):
             return False
+        if self.invoking_since is None:  # inference waits for this frame (a paced source)
+            return True
         lead = 0.8 * self._invoke_s - self._preprocess_s  # 20% slack: never late
         if lead > 0.05:
             self._stop.wait(lead)
