@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 from types import ModuleType
 
-import cv2
 import numpy as np
+
+from edged.opencv import opencv
 
 
 def _load_kernel() -> ModuleType | None:
@@ -93,6 +94,7 @@ class AreaResize:
                 return
             except (ValueError, BufferError):
                 pass  # a layout the kernel does not take (e.g. reversed channels): OpenCV
+        cv2 = opencv()
         written = cv2.resize(image, self.dsize, dst=out, interpolation=cv2.INTER_AREA)
         if written is not out and not np.shares_memory(written, out):
             np.copyto(out, written)  # OpenCV could not write in place (an odd layout)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import cv2
 import numpy as np
 
 from edged.area import AreaResize
+from edged.opencv import opencv
 
 ResizeMode = Literal["stretch", "letterbox", "center-crop"]
 Interpolation = Literal["area", "bilinear", "nearest"]
@@ -88,20 +88,23 @@ def transform_for(p: Placement, src: tuple[int, int], dst: tuple[int, int]) -> T
 
 
 class _Stage:
-    """One resize from a fixed source region into a fixed size: ``cv2.resize``, or the exact
-    area kernel (edged.area) when shrinking with ``area``."""
+    """One resize from a fixed source region into a fixed size: the exact area kernel
+    (edged.area) when shrinking with ``area``, else ``cv2.resize`` (OpenCV imported then)."""
 
-    def __init__(self, rows: slice, cols: slice, dsize: tuple[int, int], flag: int) -> None:
-        self.rows, self.cols, self.dsize, self.flag = rows, cols, dsize, flag
+    def __init__(self, rows: slice, cols: slice, dsize: tuple[int, int], kind: str) -> None:
+        self.rows, self.cols, self.dsize = rows, cols, dsize
         region = (cols.stop - cols.start, rows.stop - rows.start)
-        self.area = AreaResize(region, dsize) if flag == cv2.INTER_AREA else None
+        self.area = AreaResize(region, dsize) if kind == "area" else None
+        if self.area is None:
+            cv2 = opencv()
+            self.flag = {"nearest": cv2.INTER_NEAREST_EXACT, "linear": cv2.INTER_LINEAR}[kind]
 
     def __call__(self, image: np.ndarray, dst: np.ndarray) -> None:
         if self.area is not None:
             self.area(image[self.rows, self.cols], dst)
             return
-        written = cv2.resize(image[self.rows, self.cols], self.dsize, dst=dst,
-                             interpolation=self.flag)
+        written = opencv().resize(image[self.rows, self.cols], self.dsize, dst=dst,
+                                  interpolation=self.flag)
         if written is not dst and not np.shares_memory(written, dst):
             np.copyto(dst, written)  # OpenCV could not write in place (an odd layout)
 
@@ -129,9 +132,6 @@ class Resizer:
         self.src, self.dst, self.mode = src, dst, mode
         self.interpolation = interpolation
         self.pad_value = pad_value
-        # one thread: a frame is too small to split profitably, and OpenCV's pool would take
-        # cores from the interpreter's threads (process-wide, idempotent)
-        cv2.setNumThreads(1)
         p = place(src, dst, mode)
         self.placement = p
         self.transform = transform_for(p, src, dst)
@@ -146,9 +146,9 @@ class Resizer:
         dsize = (p.dst_w, p.dst_h)
         rows, cols = _crop(p.src_y0, p.src_h, sh), _crop(p.src_x0, p.src_w, sw)
         shrinks = cols.stop - cols.start >= dsize[0] and rows.stop - rows.start >= dsize[1]
-        flag = {"nearest": cv2.INTER_NEAREST_EXACT, "bilinear": cv2.INTER_LINEAR}.get(
-            interpolation, cv2.INTER_AREA if shrinks else cv2.INTER_LINEAR)
-        self._stage = _Stage(rows, cols, dsize, flag)
+        kind = {"nearest": "nearest", "bilinear": "linear"}.get(
+            interpolation, "area" if shrinks else "linear")
+        self._stage = _Stage(rows, cols, dsize, kind)
 
     def content(self, out: np.ndarray) -> np.ndarray:
         p = self.placement

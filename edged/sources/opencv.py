@@ -59,6 +59,7 @@ def import_cv2() -> ModuleType:
         import cv2
     except ImportError as exc:
         raise SourceError(f"{INSTALL_HINT} ({exc})", transient=False) from None
+    cv2.setNumThreads(1)  # as edged.opencv does: the interpreter's threads keep the cores
     return cv2
 
 
