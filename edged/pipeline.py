@@ -250,7 +250,7 @@ class Pipeline:
                 return self._invoked.wait_for(self._invoke_over, 0.5)
         if not self.frames.wait_taken(0.5):
             return False
-        if self.invoking_since is None:  # inference waits for this frame (a paced source)
+        if self._invoked_seq >= self._handed_seq:  # inference idles, waiting for a frame
             return True
         lead = 0.8 * self._invoke_s - self._preprocess_s  # 20% slack: never late
         if lead > 0.05:
@@ -340,9 +340,9 @@ class Pipeline:
             results.close()
 
     def _done_invoking(self, frame_seq: int) -> None:
+        self._invoked_seq = frame_seq  # one int, written by this thread only
         if self.gate.enabled:
             with self._invoked:
-                self._invoked_seq = frame_seq
                 self._invoked.notify()
 
     # --- publish ---------------------------------------------------------------------------
