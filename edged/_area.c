@@ -139,6 +139,7 @@ typedef float v4f32 __attribute__((vector_size(16)));
 /* The vector path's limits: every sum and product is an integer below 2^24 (255 T), exact in
  * float, and so is q T for the rounding's check (q <= 256). */
 #define LANES_MAX_TOTAL 65535u
+#define LANES_MAX_KX 16
 
 /* v[k][i] -> v[i][k] */
 static inline void transpose8(v8u16 v[8]) {
@@ -159,19 +160,23 @@ static inline void transpose8(v8u16 v[8]) {
 }
 
 typedef struct {
-    v4f32 inv, t2f;  /* 1/T, 2T */
-    v4i32 t, t2;     /* T, 2T */
+    v4f32 inv, bias, t, half;  /* 1/T, 1/2 - 2^-12, T, T/2 */
 } Divisor;
 
-/* round-half-up of a / T, a an integer below 2^24: a float estimate q of floor((2a + T) / 2T),
- * within 1 of it, then corrected exactly in integers: q is right iff 2qT <= 2a + T < 2qT + 2T */
+/* round-half-up of a / T = floor((a + T/2) / T), a an integer below 2^24 and T <= 65535.
+ * q = floor(a/T + 1/2 - 2^-12) in float is that or one less (the float error is below 2^-14
+ * and the exact quotient is at least 1/2T below the next integer); q + 1 is right iff
+ * a - qT >= T/2, which is exact in float: a and qT are integers below 2^24. */
 static inline v4i32 round4(v4f32 a, const Divisor *dv) {
-    v4i32 q = __builtin_convertvector(a * dv->inv + 0.5f, v4i32);
-    const v4i32 lo = __builtin_convertvector(__builtin_convertvector(q, v4f32) * dv->t2f, v4i32);
-    const v4i32 x = 2 * __builtin_convertvector(a, v4i32) + dv->t;
-    q += x < lo;          /* a true comparison is -1 */
-    q -= x >= lo + dv->t2;
-    return q;
+    const v4i32 q = __builtin_convertvector(a * dv->inv + dv->bias, v4i32);
+    const v4f32 rest = a - __builtin_convertvector(q, v4f32) * dv->t;
+    return q - (rest >= dv->half);  /* a true comparison is -1 */
+}
+
+static Divisor divisor(uint32_t total) {
+    const float t = (float)total;
+    return (Divisor){(v4f32){0} + 1.0f / t, (v4f32){0} + (0.5f - 1.0f / 4096), (v4f32){0} + t,
+                     (v4f32){0} + t / 2};
 }
 
 static inline v4f32 load4(const float *p) {
@@ -204,15 +209,13 @@ static void to_lanes(const uint16_t *rows, Py_ssize_t n, float *lanes) {
 static inline __attribute__((always_inline)) void lane_columns(
     const Job *j, const float *lanes, const float *wf, uint16_t *out, Py_ssize_t ch,
     Py_ssize_t kx) {
-    Divisor dv;
-    dv.inv = (v4f32){0} + 1.0f / (float)j->total;
-    dv.t2f = (v4f32){0} + 2.0f * (float)j->total;
-    dv.t = (v4i32){0} + (int32_t)j->total;
-    dv.t2 = 2 * dv.t;
+    const Divisor dv = divisor(j->total);
+    v4f32 w[LANES_MAX_KX];
     for (Py_ssize_t c = 0; c < j->dw; c++) {
-        const float *w = wf + c * kx;
+        for (Py_ssize_t t = 0; t < kx; t++) w[t] = (v4f32){0} + wf[c * kx + t];
+        const float *first = lanes + 8 * (Py_ssize_t)j->xs[c] * ch;
         for (Py_ssize_t k = 0; k < ch; k++) {
-            const float *p = lanes + 8 * ((Py_ssize_t)j->xs[c] * ch + k);
+            const float *p = first + 8 * k;
             v4f32 even = w[0] * load4(p), odd = w[0] * load4(p + 4);
             for (Py_ssize_t t = 1; t < kx; t++) {
                 even += w[t] * load4(p + 8 * ch * t);
@@ -255,7 +258,7 @@ static size_t padded(size_t bytes) { return (bytes + 63) / 64 * 64; }
 /* The output rows in blocks of 8; returns how many rows it did (the rest: the scalar path) */
 static Py_ssize_t run_lanes(const Job *j) {
     const Py_ssize_t n = j->n, m = j->dw * j->ch, blocks = j->dh / 8;
-    if (j->total > LANES_MAX_TOTAL || blocks == 0) return 0;
+    if (j->total > LANES_MAX_TOTAL || j->kx > LANES_MAX_KX || blocks == 0) return 0;
     const size_t rows_size = padded(8 * n * sizeof(uint16_t)),
                  lanes_size = padded(8 * n * sizeof(float)),
                  out_size = padded(8 * m * sizeof(uint16_t)),
@@ -354,8 +357,40 @@ done:
     Py_RETURN_NONE;
 }
 
+/* _round(a, out, total): out[i] = a[i] / total rounded half up (a: uint32, each at most
+ * 255 total; out: uint8), by the rounding the kernel uses for that total. For the tests. */
+static PyObject *round_for_test(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer a, out;
+    unsigned long total;
+    if (!PyArg_ParseTuple(args, "y*w*k", &a, &out, &total)) return NULL;
+    const uint32_t *v = a.buf;
+    uint8_t *d = out.buf;
+    const Py_ssize_t n = a.len / 4;
+    int ok = check(a.len % 4 == 0 && out.len == n, "need uint32 values and as many bytes") &&
+             check(total > 0 && total < (1ul << 19), "total weight out of range");
+    for (Py_ssize_t i = 0; ok && i < n; i++) ok = check(v[i] <= 255 * total, "value too large");
+    if (ok) {
+        const uint64_t mul = ((1ull << 48) + 2 * (uint64_t)total - 1) / (2 * (uint64_t)total);
+        Py_ssize_t i = 0;
+#if AREA_LANES
+        const Divisor dv = divisor((uint32_t)total);
+        for (; total <= LANES_MAX_TOTAL && i + 4 <= n; i += 4) {
+            const v4i32 q = round4((v4f32){v[i], v[i + 1], v[i + 2], v[i + 3]}, &dv);
+            for (int k = 0; k < 4; k++) d[i + k] = (uint8_t)q[k];
+        }
+#endif
+        for (; i < n; i++) d[i] = rounded(v[i], (uint32_t)total, mul);
+    }
+    PyBuffer_Release(&a);
+    PyBuffer_Release(&out);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"resize", resize, METH_VARARGS, "Exact area-average resize of a uint8 image (see edged.area)."},
+    {"_round", round_for_test, METH_VARARGS, "The kernel's rounding of a / total (for tests)."},
     {NULL, NULL, 0, NULL},
 };
 
