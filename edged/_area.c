@@ -239,10 +239,15 @@ static inline __attribute__((always_inline)) void lane_columns(
     const Job *j, const float *lanes, const float *wf, uint16_t *out, Py_ssize_t ch,
     Py_ssize_t kx) {
     const Divisor dv = divisor(j->total);
+    const int32_t *xs = j->xs;
+    const Py_ssize_t dw = j->dw;
     v4f32 w[LANES_MAX_KX];
-    for (Py_ssize_t c = 0; c < j->dw; c++) {
-        for (Py_ssize_t t = 0; t < kx; t++) w[t] = (v4f32){0} + wf[c * kx + t];
-        const float *first = lanes + 8 * (Py_ssize_t)j->xs[c] * ch;
+    for (Py_ssize_t c = 0; c < dw; c++) {
+        for (Py_ssize_t t = 0; t < kx; t++) {
+            const float x = wf[c * kx + t];
+            w[t] = (v4f32){x, x, x, x};
+        }
+        const float *first = lanes + 8 * (Py_ssize_t)xs[c] * ch;
         for (Py_ssize_t k = 0; k < ch; k++) {
             const float *p = first + 8 * k;
             v4f32 even = w[0] * load4(p), odd = w[0] * load4(p + 4);
