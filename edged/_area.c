@@ -4,8 +4,10 @@
  * 2.14) takes its scalar float path, 4-6x slower than this. Here, per output row: the source
  * rows it covers are summed with integer weights into a uint16 row (a plain loop the compiler
  * vectorizes: NEON on a Pi, SSE2 on x86-64), then each output pixel sums its source columns
- * with integer weights, and the total is divided with correct rounding (half up) by a
- * multiply and a shift. Integer arithmetic throughout: the result is the exact overlap-
+ * with integer weights, and the total is divided with correct rounding (half up). The scalar
+ * path does that per row in integers, dividing by a multiply and a shift; the vector path
+ * (GCC/Clang, below) 8 output rows at a time, in float where every value is an integer below
+ * 2^24 (so exact), with an exact rounding. Either way the result is the exact overlap-
  * weighted mean, rounded, on every platform. The GIL is released while it runs.
  *
  * Tables (all C-contiguous): xs[dw] first source column of each output column, xw[dw*kx]
@@ -37,25 +39,17 @@ static inline uint8_t rounded(uint32_t a, uint32_t total, uint64_t mul) {
     return (uint8_t)(((2 * (uint64_t)a + total) * mul) >> 48);
 }
 
-/* row (+)= the weighted sum of taps 1 to 3 source rows: one pass over row for up to 3 taps */
+/* row (+)= the weighted sum of 1 to 3 source rows, in one pass (gcc -O3 unswitches the loop) */
 static void add_rows(uint16_t *restrict row, Py_ssize_t n, const uint8_t *const *s,
                      const uint16_t *w, int taps, int first) {
     const uint8_t *restrict s0 = s[0], *restrict s1 = s[taps > 1], *restrict s2 = s[taps - 1];
-    const uint16_t w0 = w[0], w1 = taps > 1 ? w[1] : 0, w2 = taps > 2 ? w[2] : 0;
-    if (first && taps == 1)
-        for (Py_ssize_t i = 0; i < n; i++) row[i] = (uint16_t)(w0 * s0[i]);
-    else if (first && taps == 2)
-        for (Py_ssize_t i = 0; i < n; i++) row[i] = (uint16_t)(w0 * s0[i] + w1 * s1[i]);
-    else if (first)
-        for (Py_ssize_t i = 0; i < n; i++)
-            row[i] = (uint16_t)(w0 * s0[i] + w1 * s1[i] + w2 * s2[i]);
-    else if (taps == 1)
-        for (Py_ssize_t i = 0; i < n; i++) row[i] = (uint16_t)(row[i] + w0 * s0[i]);
-    else if (taps == 2)
-        for (Py_ssize_t i = 0; i < n; i++) row[i] = (uint16_t)(row[i] + w0 * s0[i] + w1 * s1[i]);
-    else
-        for (Py_ssize_t i = 0; i < n; i++)
-            row[i] = (uint16_t)(row[i] + w0 * s0[i] + w1 * s1[i] + w2 * s2[i]);
+    const uint16_t w0 = w[0], w1 = w[1], w2 = w[2];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint16_t v = (uint16_t)((first ? 0 : row[i]) + w0 * s0[i]);
+        if (taps > 1) v = (uint16_t)(v + w1 * s1[i]);
+        if (taps > 2) v = (uint16_t)(v + w2 * s2[i]);
+        row[i] = v;
+    }
 }
 
 /* row = the weighted sum of output row r's source rows (zero weights, the padding of a
@@ -64,7 +58,7 @@ static void sum_rows(const Job *j, Py_ssize_t r, uint16_t *restrict row) {
     const uint16_t *w = j->yw + r * j->ky;
     const uint8_t *s = j->src + (Py_ssize_t)j->ys[r] * j->src_rs;
     const uint8_t *taps[3];
-    uint16_t weights[3];
+    uint16_t weights[3] = {0, 0, 0};
     int m = 0, first = 1;
     for (Py_ssize_t t = 0; t < j->ky; t++) {
         if (!w[t]) continue;
@@ -261,14 +255,13 @@ static inline __attribute__((always_inline)) void lane_columns(
     }
 }
 
-static NOINLINE void lane_columns_rgb4(const Job *j, const float *lanes, const float *wf,
-                                       uint16_t *out) {
-    lane_columns(j, lanes, wf, out, 3, 4);
+/* 3 channels, 4 column taps, and the rest (column weights wf in float) */
+static NOINLINE void lane_columns_rgb4(const Job *j, const float *l, const float *wf, uint16_t *o) {
+    lane_columns(j, l, wf, o, 3, 4);
 }
 
-static NOINLINE void lane_columns_any(const Job *j, const float *lanes, const float *wf,
-                                      uint16_t *out) {
-    lane_columns(j, lanes, wf, out, j->ch, j->kx);
+static NOINLINE void lane_columns_any(const Job *j, const float *l, const float *wf, uint16_t *o) {
+    lane_columns(j, l, wf, o, j->ch, j->kx);
 }
 
 /* out (8 values per output value) -> 8 output rows from d */
@@ -294,13 +287,11 @@ static Py_ssize_t run_lanes(const Job *j) {
     const Py_ssize_t n = j->n, m = j->dw * j->ch, blocks = j->dh / 8;
     if (j->total > LANES_MAX_TOTAL || j->kx > LANES_MAX_KX || blocks == 0) return 0;
     const size_t rows_size = padded(8 * n * sizeof(uint16_t)),
-                 lanes_size = padded(8 * n * sizeof(float)),
-                 out_size = padded(8 * m * sizeof(uint16_t)),
-                 wf_size = padded(j->dw * j->kx * sizeof(float));
-    char *mem = aligned_alloc(64, rows_size + lanes_size + out_size + wf_size);
-    if (!mem) return 0;
+                 lanes_size = padded(8 * n * sizeof(float)), out_size = padded(16 * m);
+    char *mem = aligned_alloc(64, padded(rows_size + lanes_size + out_size + 4 * j->dw * j->kx));
+    if (!mem) return 0;  /* the scalar path needs no memory */
     uint16_t *rows = (uint16_t *)mem, *out = (uint16_t *)(mem + rows_size + lanes_size);
-    float *lanes = (float *)(mem + rows_size), *wf = (float *)(mem + rows_size + lanes_size + out_size);
+    float *lanes = (float *)(mem + rows_size), *wf = (float *)((char *)out + out_size);
     for (Py_ssize_t i = 0; i < j->dw * j->kx; i++) wf[i] = j->xw[i];
     for (Py_ssize_t b = 0; b < blocks; b++) {
         for (int k = 0; k < 8; k++) sum_rows(j, 8 * b + k, rows + k * n);
