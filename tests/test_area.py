@@ -181,3 +181,75 @@ def test_the_kernel_refuses_malformed_arguments_without_reading_them() -> None:
         kernel.resize(img, out, r.xs, empty, r.ys, r.yw, row, r.total)
     with pytest.raises(ValueError, match="tables"):
         kernel.resize(img, out, r.xs.astype(np.int64), r.xw, r.ys, r.yw, row, r.total)
+
+
+def resize_any(img: np.ndarray, dw: int, dh: int, out: np.ndarray | None = None) -> np.ndarray:
+    """The kernel called directly (any channel count), into ``out`` (may be a strided view)."""
+    kernel = area.KERNEL
+    assert kernel is not None
+    h, w, ch = img.shape
+    xs, xw, sx = area.taps(w, dw)
+    ys, yw, sy = area.taps(h, dh)
+    if out is None:
+        out = np.full((dh, dw, ch), 7, np.uint8)
+    kernel.resize(img, out, xs, xw, ys, yw, np.empty(w * ch, np.uint16), sx * sy)
+    return out
+
+
+@needs_kernel
+@pytest.mark.parametrize("dh", [*range(1, 18), 23, 24, 25])
+def test_every_block_remainder_of_output_rows(dh: int) -> None:
+    """Output rows go 8 at a time through the vector path, the dh % 8 rest through the scalar
+    one: every remainder, fewer than 8 rows, 1 row, 1 column, odd widths, strided views."""
+    big = noise(120, 90, seed=dh)
+    src = big[5:5 + 3 * dh + 4, 7:7 + 61]  # rows and pixels strided, a crop of a larger frame
+    for dw in (1, 2, 3, 7, 8, 9, 20, 61):
+        canvas = np.full((dh + 4, dw + 6, 3), 9, np.uint8)
+        out = canvas[2:2 + dh, 3:3 + dw]
+        resize_any(src, dw, dh, out)
+        assert np.array_equal(out, exact_area(src, dw, dh)), dw
+        assert (canvas[:2] == 9).all() and (canvas[2 + dh:] == 9).all()
+        assert (canvas[:, :3] == 9).all() and (canvas[:, 3 + dw:] == 9).all()
+
+
+@needs_kernel
+@pytest.mark.parametrize("channels", [1, 2, 4, 5])
+@pytest.mark.parametrize(("src", "dst"), [((640, 480), (224, 224)), ((97, 61), (13, 17)),
+                                          ((33, 40), (33, 16)), ((64, 48), (5, 9))])
+def test_any_channel_count(channels: int, src: tuple[int, int], dst: tuple[int, int]) -> None:
+    img = np.random.default_rng(channels).integers(0, 256, (src[1], src[0], channels), np.uint8)
+    assert np.array_equal(resize_any(img, *dst), exact_area(img, *dst))
+
+
+@needs_kernel
+@pytest.mark.parametrize(("src", "dst"), [((257, 255), (256, 254)), ((521, 255), (520, 254)),
+                                          ((255, 257), (254, 256))])
+def test_largest_totals_on_both_sides_of_the_vector_paths_limit(
+        src: tuple[int, int], dst: tuple[int, int]) -> None:
+    """T = 257 * 255 = 65535 is the vector path's largest; 521 * 255 takes the scalar path."""
+    img = noise(*src, seed=src[0])
+    img[: src[1] // 2] = 255  # the largest sums too
+    out, compiled = kernel_resize(img, *dst)
+    assert compiled
+    assert np.array_equal(out, exact_area(img, *dst))
+
+
+ROUNDING_TOTALS = [1, 2, 3, 5, 7, 15, 75, 255, 256, 257, 300, 4095, 4096, 4097, 8100, 10007,
+                   32767, 32768, 65521, 65534, 65535, 65536, 65537, 300007, (1 << 19) - 1]
+
+
+@needs_kernel
+@pytest.mark.parametrize("total", ROUNDING_TOTALS)
+def test_the_rounding_is_exact_for_every_possible_sum(total: int) -> None:
+    """Every a in [0, 255 T] through the kernel's own rounding (the vector path's up to
+    T = 65535, the scalar multiply-shift above) against integer round-half-up."""
+    kernel = area.KERNEL
+    assert kernel is not None
+    top, step = 255 * total, 1 << 24
+    for lo in range(0, top + 1, step):
+        a = np.arange(lo, min(top + 1, lo + step), dtype=np.uint32)
+        out = np.empty(a.size, np.uint8)
+        kernel._round(a, out, total)
+        want = (2 * a.astype(np.int64) + total) // (2 * total)
+        bad = np.flatnonzero(out != want)
+        assert bad.size == 0, (total, a[bad[:5]], out[bad[:5]], want[bad[:5]])
