@@ -4,7 +4,7 @@
 its overlap. OpenCV's INTER_AREA does that in float and has a SIMD path only for integer
 factors: 640x480 -> 224x224 (2.86 x 2.14) takes 1.1-2.8 ms on the hosts measured, more than
 everything else per frame together (benchmarks/README.md). ``edged/_area.c`` computes the same
-mean in integers, rounded half up, into the caller's buffer with the GIL released, 4-5x
+mean in integers, rounded half up, into the caller's buffer with the GIL released, 7-8x
 faster. It is an optional build (setup.py): without a C compiler the install goes on and
 :class:`AreaResize` uses OpenCV instead (results differ from the exact mean by at most 1).
 """
