@@ -28,7 +28,8 @@ typedef struct {
     Py_ssize_t dst_rs, dw, dh, ch, n, kx, ky;
     const int32_t *xs, *ys;
     const uint16_t *xw, *yw;
-    uint16_t *row;
+    uint16_t *row;  /* the caller's scratch: at least one row, maybe room for the vector path */
+    size_t scratch;  /* its size in bytes */
     uint64_t mul;
     uint32_t total;
 } Job;
@@ -282,14 +283,29 @@ static void from_lanes(const uint16_t *out, Py_ssize_t m, uint8_t *d, Py_ssize_t
 
 static size_t padded(size_t bytes) { return (bytes + 63) / 64 * 64; }
 
-/* The output rows in blocks of 8; returns how many rows it did (the rest: the scalar path) */
+/* Memory the vector path needs for n values per source row, m per output row, dw x kx
+ * column weights; 64 more so that a caller's buffer can be aligned */
+static size_t lanes_bytes(Py_ssize_t n, Py_ssize_t m, Py_ssize_t dw, Py_ssize_t kx) {
+    return padded(8 * n * sizeof(uint16_t)) + padded(8 * n * sizeof(float)) + padded(16 * m) +
+           padded(4 * dw * kx) + 64;
+}
+
+/* The output rows in blocks of 8; returns how many rows it did (the rest: the scalar path).
+ * It works in the caller's scratch when that is large enough (edged.area makes it so: no
+ * allocation per frame), else in memory of its own. */
 static NOINLINE Py_ssize_t run_lanes(const Job *j) {
     const Py_ssize_t n = j->n, m = j->dw * j->ch, blocks = j->dh / 8;
     if (j->total > LANES_MAX_TOTAL || j->kx > LANES_MAX_KX || blocks == 0) return 0;
     const size_t rows_size = padded(8 * n * sizeof(uint16_t)),
-                 lanes_size = padded(8 * n * sizeof(float)), out_size = padded(16 * m);
-    char *mem = aligned_alloc(64, padded(rows_size + lanes_size + out_size + 4 * j->dw * j->kx));
-    if (!mem) return 0;  /* the scalar path needs no memory */
+                 lanes_size = padded(8 * n * sizeof(float)), out_size = padded(16 * m),
+                 need = lanes_bytes(n, m, j->dw, j->kx);
+    char *own = NULL, *mem;
+    if (j->scratch >= need) {
+        mem = (char *)j->row + (64 - (uintptr_t)j->row % 64) % 64;
+    } else {
+        mem = own = aligned_alloc(64, need - 64);
+        if (!own) return 0;  /* the scalar path needs no more memory */
+    }
     uint16_t *rows = (uint16_t *)mem, *out = (uint16_t *)(mem + rows_size + lanes_size);
     float *lanes = (float *)(mem + rows_size), *wf = (float *)((char *)out + out_size);
     for (Py_ssize_t i = 0; i < j->dw * j->kx; i++) wf[i] = j->xw[i];
@@ -302,7 +318,7 @@ static NOINLINE Py_ssize_t run_lanes(const Job *j) {
             lane_columns_any(j, lanes, wf, out);
         from_lanes(out, m, j->dst + 8 * b * j->dst_rs, j->dst_rs);
     }
-    free(mem);
+    free(own);
     return 8 * blocks;
 }
 #endif
@@ -329,8 +345,9 @@ static int check(int ok, const char *what) {
     return ok;
 }
 
-/* resize(src, dst, xs, xw, ys, yw, row, total): src HxWxC uint8 (rows may be strided, pixels
- * contiguous), dst hxwxC likewise and writable, row a writable uint16 buffer of W*C. */
+/* resize(src, dst, xs, xw, ys, yw, scratch, total): src HxWxC uint8 (rows may be strided,
+ * pixels contiguous), dst hxwxC likewise and writable, scratch a writable buffer of at least
+ * 2*W*C bytes (one uint16 row), of scratch_bytes(...) to spare the vector path an allocation. */
 static PyObject *resize(PyObject *self, PyObject *args) {
     (void)self;
     enum { SRC, DST, XS, XW, YS, YW, ROW, N };
@@ -365,7 +382,7 @@ static PyObject *resize(PyObject *self, PyObject *args) {
         .dst_rs = b[DST].strides[0], .dw = dw, .dh = dh, .ch = ch, .n = b[SRC].shape[1] * ch,
         .xs = b[XS].buf, .ys = b[YS].buf, .xw = b[XW].buf, .yw = b[YW].buf,
         .kx = b[XW].len / (dw * 2), .ky = b[YW].len / (dh * 2), .row = b[ROW].buf,
-        .total = (uint32_t)total,
+        .scratch = (size_t)b[ROW].len, .total = (uint32_t)total,
     };
     j.mul = ((1ull << 48) + 2 * (uint64_t)total - 1) / (2 * (uint64_t)total);
     for (Py_ssize_t c = 0; c < dw; c++)
@@ -413,8 +430,26 @@ static PyObject *round_for_test(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* scratch_bytes(width, channels, dw, kx): the scratch resize wants for a source row of
+ * width x channels, dw output columns and kx column taps */
+static PyObject *scratch_bytes(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_ssize_t w, ch, dw, kx;
+    if (!PyArg_ParseTuple(args, "nnnn", &w, &ch, &dw, &kx)) return NULL;
+    if (!check(w > 0 && ch > 0 && dw > 0 && kx > 0 && w <= (1 << 20) && ch <= 64 &&
+               dw <= w && kx <= w, "sizes out of range"))
+        return NULL;
+    size_t bytes = (size_t)(2 * w * ch);
+#if AREA_LANES
+    const size_t lanes = lanes_bytes(w * ch, dw * ch, dw, kx);
+    if (kx <= LANES_MAX_KX && lanes > bytes) bytes = lanes;
+#endif
+    return PyLong_FromSize_t(bytes);
+}
+
 static PyMethodDef methods[] = {
     {"resize", resize, METH_VARARGS, "Exact area-average resize of a uint8 image (see edged.area)."},
+    {"scratch_bytes", scratch_bytes, METH_VARARGS, "Scratch bytes resize wants (see edged.area)."},
     {"_round", round_for_test, METH_VARARGS, "The kernel's rounding of a / total (for tests)."},
     {NULL, NULL, 0, NULL},
 };

@@ -1,5 +1,6 @@
 # edged/_area.c: the exact area-resize kernel (edged.area builds its tables)
 from typing import Any
 
-def resize(src: Any, dst: Any, xs: Any, xw: Any, ys: Any, yw: Any, row: Any,
+def resize(src: Any, dst: Any, xs: Any, xw: Any, ys: Any, yw: Any, scratch: Any,
            total: int, /) -> None: ...
+def scratch_bytes(width: int, channels: int, dw: int, kx: int, /) -> int: ...

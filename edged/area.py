@@ -16,7 +16,7 @@ from types import ModuleType
 
 import numpy as np
 
-from edged.opencv import opencv
+from edged.opencv import opencv, resize_into
 
 
 def _load_kernel() -> ModuleType | None:
@@ -80,7 +80,10 @@ class AreaResize:
         self.total = sx * sy
         if sy > MAX_ROW_TOTAL or self.total > MAX_TOTAL:
             self._kernel = None  # a coprime odd size: OpenCV, within 1 of the exact mean
-        self._row = np.empty(w * 3, np.uint16)
+        # one uint16 row, or the vector path's memory: allocated once, not per frame
+        bytes_ = 0 if self._kernel is None else \
+            self._kernel.scratch_bytes(w, 3, dw, self.xw.shape[1])
+        self._scratch = np.empty(bytes_, np.uint8)
 
     @property
     def compiled(self) -> bool:
@@ -89,12 +92,9 @@ class AreaResize:
     def __call__(self, image: np.ndarray, out: np.ndarray) -> None:
         if self._kernel is not None:
             try:
-                self._kernel.resize(image, out, self.xs, self.xw, self.ys, self.yw, self._row,
-                                    self.total)
+                self._kernel.resize(image, out, self.xs, self.xw, self.ys, self.yw,
+                                    self._scratch, self.total)
                 return
             except (ValueError, BufferError):
                 pass  # a layout the kernel does not take (e.g. reversed channels): OpenCV
-        cv2 = opencv()
-        written = cv2.resize(image, self.dsize, dst=out, interpolation=cv2.INTER_AREA)
-        if written is not out and not np.shares_memory(written, out):
-            np.copyto(out, written)  # OpenCV could not write in place (an odd layout)
+        resize_into(image, self.dsize, out, opencv().INTER_AREA)

@@ -62,7 +62,7 @@ def check_area_kernel() -> Check:
 
     if area.KERNEL is not None:
         return Check("area resize", "ok", area.implementation())
-    return Check("area resize", "warn", area.implementation() + ": 4-5x the CPU per frame",
+    return Check("area resize", "warn", area.implementation() + ": 7-8x the CPU per frame",
                  "sudo apt install gcc python3-dev, then sudo deploy/install.sh again")
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 from types import ModuleType
 
+import numpy as np
+
 
 @functools.cache
 def opencv() -> ModuleType:
@@ -20,3 +22,10 @@ def opencv() -> ModuleType:
     # cores from the interpreter's threads (process-wide)
     cv2.setNumThreads(1)
     return cv2
+
+
+def resize_into(image: np.ndarray, dsize: tuple[int, int], dst: np.ndarray, flag: int) -> None:
+    """``cv2.resize`` of ``image`` into ``dst`` (which may be a view: letterbox content)."""
+    written = opencv().resize(image, dsize, dst=dst, interpolation=flag)
+    if written is not dst and not np.shares_memory(written, dst):
+        np.copyto(dst, written)  # OpenCV could not write in place (an odd layout)

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 
 from edged.area import AreaResize
-from edged.opencv import opencv
+from edged.opencv import opencv, resize_into
 
 ResizeMode = Literal["stretch", "letterbox", "center-crop"]
 Interpolation = Literal["area", "bilinear", "nearest"]
@@ -103,10 +103,7 @@ class _Stage:
         if self.area is not None:
             self.area(image[self.rows, self.cols], dst)
             return
-        written = opencv().resize(image[self.rows, self.cols], self.dsize, dst=dst,
-                                  interpolation=self.flag)
-        if written is not dst and not np.shares_memory(written, dst):
-            np.copyto(dst, written)  # OpenCV could not write in place (an odd layout)
+        resize_into(image[self.rows, self.cols], self.dsize, dst, self.flag)
 
 
 def _crop(x0: float, length: float, n: int) -> slice:

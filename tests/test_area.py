@@ -253,3 +253,44 @@ def test_the_rounding_is_exact_for_every_possible_sum(total: int) -> None:
         want = (2 * a.astype(np.int64) + total) // (2 * total)
         bad = np.flatnonzero(out != want)
         assert bad.size == 0, (total, a[bad[:5]], out[bad[:5]], want[bad[:5]])
+
+
+@needs_kernel
+@pytest.mark.parametrize("size", [(640, 480, 224, 224), (640, 480, 128, 128), (61, 37, 17, 9)])
+def test_a_scratch_of_scratch_bytes_gives_the_same_pixels_as_the_kernels_own_memory(
+        size: tuple[int, int, int, int]) -> None:
+    """AreaResize hands the kernel scratch_bytes() of memory so that no frame allocates; at
+    any alignment of that buffer the result is the one the kernel gets in memory of its own
+    (a one-row scratch)."""
+    kernel = area.KERNEL
+    assert kernel is not None
+    w, h, dw, dh = size
+    img = noise(w, h)
+    xs, xw, sx = area.taps(w, dw)
+    ys, yw, sy = area.taps(h, dh)
+    own = np.zeros((dh, dw, 3), np.uint8)
+    kernel.resize(img, own, xs, xw, ys, yw, np.empty(w * 3, np.uint16), sx * sy)
+    np.testing.assert_array_equal(own, resize_any(img, dw, dh))
+    need = kernel.scratch_bytes(w, 3, dw, xw.shape[1])
+    assert need >= 2 * w * 3
+    for offset in (0, 1, 8, 63):
+        backing = np.full(need + 64, 0xAB, np.uint8)
+        out = np.zeros_like(own)
+        kernel.resize(img, out, xs, xw, ys, yw, backing[offset:offset + need], sx * sy)
+        np.testing.assert_array_equal(out, own)
+        # the vector path worked in it: written past the first row (and the alignment)
+        assert (backing[offset + 2 * w * 3 + 64:offset + need] != 0xAB).any()
+    r = area.AreaResize((w, h), (dw, dh))
+    out = np.zeros_like(own)
+    r(img, out)
+    np.testing.assert_array_equal(out, own)
+
+
+@needs_kernel
+def test_scratch_bytes_refuses_sizes_out_of_range() -> None:
+    kernel = area.KERNEL
+    assert kernel is not None
+    for args in ((0, 3, 1, 1), (640, 0, 224, 4), (640, 3, 641, 4), (640, 3, 224, 0),
+                 (1 << 21, 3, 224, 4), (-1, 3, 1, 1)):
+        with pytest.raises(ValueError, match="out of range"):
+            kernel.scratch_bytes(*args)
