@@ -1,10 +1,11 @@
 """The publish step: one prediction (and its mask and frame) out on the sockets, plus the
-status message between frames. Runs on the pipeline's publish thread.
+status message between frames. Runs on the pipeline's publish thread (or, when one thread
+runs every stage, on that one and the publish thread in turn, under one lock: ZeroMQ sockets
+must never be used by two threads at once).
 
 The emitter outlives pipelines: ``seq`` continues across a reload or an Edge TPU swap, so a
 subscriber sees a gap only where predictions were really lost. Its sockets are swapped by
-the supervisor only while no pipeline runs (the publish thread is joined), because ZeroMQ
-sockets must not be shared between threads.
+the supervisor only while no pipeline runs (its threads are joined).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from edged.framepub import FramePublisher
 from edged.frames import monotonic_ns
 from edged.health import Health
 from edged.messages import PredictionBuilder
-from edged.pipeline import ResultSlot
 from edged.publisher import Publisher
+from edged.slots import ResultSlot
 from edged.stats import Stats
 
 log = logging.getLogger("edged.publish")

@@ -3,8 +3,11 @@
 The inference thread does nothing but copy a ready input, invoke, and copy the outputs out;
 resizing happens on the capture thread and decoding/serializing/sending on the publish
 thread, so both overlap with the next invoke, unless the interpreter's threads take every
-core: then they take turns with it (``edged.cpugate``). No queue can grow: the newest frame
-wins.
+core: then they take turns with it (``edged.cpugate``), and with a pulled source (images,
+a video file, synthetic) the turns are simply a sequence, so one thread runs every stage
+(read, resize, invoke, decode, send: no hand-off to wake up, no GIL to hand over) while the
+publish thread only keeps the socket's housekeeping going when that thread cannot (a source
+retrying with backoff). No queue can grow: the newest frame wins.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,7 @@ from edged.health import Health, InferenceErrors
 from edged.plan import with_fov
 from edged.preprocess import ResizerCache, Transform
 from edged.runtime.model import ModelRunner
+from edged.slots import FrameSlot, ResultSlot
 from edged.sources.base import BackoffConfig, Source
 from edged.stats import Stats
 from edged.tasks import Decoder
@@ -45,28 +48,9 @@ SERVICE_EVERY_S = 0.02
 # invoke under way: a sleep that short overshoots by its own wake-up (50 us of timer slack
 # plus the scheduler's latency), so the frame came late and inference waited for it
 SHORTEST_LEAD_S = 0.001
-
-
-@dataclass
-class FrameSlot:
-    image: np.ndarray
-    frame_seq: int = 0
-    capture_ns: int = 0
-    frame_size: tuple[int, int] = (0, 0)
-    transform: Transform = field(default_factory=Transform)
-    preprocess_ms: float = 0.0
-
-
-@dataclass
-class ResultSlot:
-    outputs: list[np.ndarray]
-    image: np.ndarray | None = None  # the model input, kept only when frames are published
-    frame_seq: int = 0
-    capture_ns: int = 0
-    frame_size: tuple[int, int] = (0, 0)
-    transform: Transform = field(default_factory=Transform)
-    preprocess_ms: float = 0.0
-    inference_ms: float = 0.0
+# one thread runs every stage: the publish thread services the sockets only when that
+# thread has not done it for this long (it does it every SERVICE_EVERY_S while frames flow)
+KEEPER_AFTER_S = 0.1
 
 
 # (fields, side frames) -> None; the publish step the daemon provides
@@ -99,19 +83,35 @@ class Pipeline:
         self.invoking_since: float | None = None  # monotonic start of the invoke under way
         self._invoke_s = 0.0  # moving averages that pace pulled sources
         self._preprocess_s = 0.0
-        self.gate = CpuGate(takes_every_core(runner.delegate_name, runner.threads))
+        every_core = takes_every_core(runner.delegate_name, runner.threads)
+        # every stage in turn on one thread (module docstring); a live source keeps its own
+        # thread, so a camera is read while invoke runs
+        self.serial = every_core and not source.live
+        self.gate = CpuGate(every_core and not self.serial)
         # a pulled source's frame is read and resized only after the previous invoke ended
         # and before the next can start (it needs this frame): no turn to take for it
         self._resize_gated = self.gate.enabled and source.live
         self._invoked = threading.Condition()  # pulled sources, gate closed: read after invoke
         self._invoked_seq = self._handed_seq = -1
+        # serial: the socket is used by two threads, never at once; an abandoned (hung)
+        # thread that comes back never touches it again
+        self._socket_lock = threading.Lock()
+        self._abandoned = False
+        self._serviced = 0.0  # monotonic time of the last socket housekeeping
+        self._errors = InferenceErrors(health)
+        self._serial_out = self.results.acquire() if self.serial else None
+        loops = ((("pipeline", self._capture_loop), ("publish", self._keeper_loop))
+                 if self.serial else
+                 (("capture", self._capture_loop), ("inference", self._inference_loop),
+                  ("publish", self._publish_loop)))
         self._threads = [threading.Thread(target=self._guard(f), name=f"edged-{n}", daemon=True)
-                         for n, f in (("capture", self._capture_loop),
-                                      ("inference", self._inference_loop),
-                                      ("publish", self._publish_loop))]
+                         for n, f in loops]
 
     def start(self) -> None:
-        if self.gate.enabled:
+        if self.serial:
+            log.info("model.threads %d covers every core: one thread reads, resizes, invokes "
+                     "and publishes in turn", self.runner.threads)
+        elif self.gate.enabled:
             log.info("model.threads %d covers every core: resize and publish take turns with "
                      "invoke instead of overlapping it", self.runner.threads)
         for t in self._threads:
@@ -125,6 +125,8 @@ class Pipeline:
         so it never outlives this call while the caller closes the sockets it uses."""
         self._stop.set()
         deadline = time.monotonic() + timeout
+        if self.serial:
+            return self._stop_serial(deadline)
         capture, inference, publish = self._threads
         capture.join(max(0.0, deadline - time.monotonic() - 1.0))  # a camera read may block
         if capture.is_alive():
@@ -138,6 +140,19 @@ class Pipeline:
         publish.join(max(1.0, deadline - time.monotonic()))
         if not capture.is_alive():
             self.source.close()  # never under a capture thread still inside read()
+        return not self.alive()
+
+    def _stop_serial(self, deadline: float) -> bool:
+        worker, keeper = self._threads
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            log.error("the pipeline thread did not finish within its time (a hung invoke or "
+                      "source read?); abandoning it")
+            with self._socket_lock:
+                self._abandoned = True  # it never sends again, even if it comes back
+        keeper.join(max(1.0, deadline - time.monotonic()))
+        if not worker.is_alive():
+            self.source.close()
         return not self.alive()
 
     def alive(self) -> bool:
@@ -243,6 +258,8 @@ class Pipeline:
         When the stages take turns with invoke (``edged.cpugate``), it waits instead for the
         invoke of the last frame handed over to end.
         """
+        if self.serial:  # the last frame was invoked and published on this very thread
+            return True
         if self.gate.enabled:  # the invoke has all cores: read and resize after it, not during
             if self._invoked_seq >= self._handed_seq:  # already over (one int, its writer's)
                 return True
@@ -286,6 +303,9 @@ class Pipeline:
         slot.preprocess_ms = elapsed * 1e3
         self._preprocess_s += (elapsed - self._preprocess_s) * 0.1  # moving average
         self.stats.captured += 1
+        if self.serial:
+            self._run_inline(slot)  # the slot is filled again next time
+            return
         self._capture_slot = self.frames.swap(slot)  # hand over + next slot: one lock
         self.stats.dropped_capture = self.frames.dropped
 
@@ -293,8 +313,7 @@ class Pipeline:
 
     def _inference_loop(self) -> None:
         """Per frame: one lock round trip per handoff (get-and-release, put-and-acquire)."""
-        runner, frames, results = self.runner, self.frames, self.results
-        errors = InferenceErrors(self.health)
+        frames, results = self.frames, self.results
         slot: FrameSlot | None = None
         out = results.acquire()
         try:
@@ -303,41 +322,65 @@ class Pipeline:
                     slot = frames.get(timeout=0.5, release=slot)
                 except Closed:
                     return
-                if slot is None:
-                    continue
-                t0 = time.perf_counter()
-                runner.set_input(slot.image)
-                out.frame_seq, out.capture_ns = slot.frame_seq, slot.capture_ns
-                out.frame_size, out.transform = slot.frame_size, slot.transform
-                out.preprocess_ms = slot.preprocess_ms
-                if out.image is not None:
-                    np.copyto(out.image, slot.image)
-                t1 = time.perf_counter()
-                self.invoking_since = time.monotonic()
-                try:
-                    with self.gate.exclusive:
-                        runner.invoke()
-                except (RuntimeError, ValueError, EdgedError) as exc:
-                    self.invoking_since = None
-                    self._done_invoking(slot.frame_seq)
-                    self.stats.inference_errors += 1
-                    errors.failed(exc)
-                    continue  # ``out`` is reused for the next frame
-                t2 = time.perf_counter()
-                self.invoking_since = None
-                self._done_invoking(slot.frame_seq)
-                errors.succeeded()
-                self.health.inferred()
-                runner.copy_outputs(out.outputs)
-                out.preprocess_ms += (t1 - t0) * 1e3
-                out.inference_ms = (t2 - t1) * 1e3
-                self._invoke_s += ((t2 - t1) - self._invoke_s) * 0.1  # moving average
-                self.stats.inferred += 1
-                self.stats.record_inference(out.inference_ms)
-                out = results.swap(out)
-                self.stats.dropped_backlog = results.dropped
+                if slot is not None and self._infer(slot, out):
+                    out = results.swap(out)
+                    self.stats.dropped_backlog = results.dropped
+                # after a failed invoke ``out`` is reused for the next frame
         finally:
             results.close()
+
+    def _infer(self, slot: FrameSlot, out: ResultSlot) -> bool:
+        """Input in, invoke, outputs into ``out``; False (counted, logged) when invoke failed."""
+        runner = self.runner
+        t0 = time.perf_counter()
+        runner.set_input(slot.image)
+        out.frame_seq, out.capture_ns = slot.frame_seq, slot.capture_ns
+        out.frame_size, out.transform = slot.frame_size, slot.transform
+        out.preprocess_ms = slot.preprocess_ms
+        if out.image is not None:
+            np.copyto(out.image, slot.image)
+        t1 = time.perf_counter()
+        self.invoking_since = time.monotonic()
+        try:
+            with self.gate.exclusive:
+                runner.invoke()
+        except (RuntimeError, ValueError, EdgedError) as exc:
+            self.invoking_since = None
+            self._done_invoking(slot.frame_seq)
+            self.stats.inference_errors += 1
+            self._errors.failed(exc)
+            return False
+        t2 = time.perf_counter()
+        self.invoking_since = None
+        self._done_invoking(slot.frame_seq)
+        self._errors.succeeded()
+        self.health.inferred()
+        runner.copy_outputs(out.outputs)
+        out.preprocess_ms += (t1 - t0) * 1e3
+        out.inference_ms = (t2 - t1) * 1e3
+        self._invoke_s += ((t2 - t1) - self._invoke_s) * 0.1  # moving average
+        self.stats.inferred += 1
+        self.stats.record_inference(out.inference_ms)
+        return True
+
+    def _run_inline(self, slot: FrameSlot) -> None:
+        """Serial: invoke and publish this frame here, and service the sockets when due."""
+        out = self._serial_out
+        assert out is not None
+        if self._infer(slot, out):
+            t0 = time.perf_counter()
+            fields = self.decoder.decode(out.outputs, out.transform)
+            with self._socket_lock:
+                if not self._abandoned:
+                    self.emit(out, fields, t0)
+        if time.monotonic() - self._serviced >= SERVICE_EVERY_S:
+            self._service()
+
+    def _service(self) -> None:
+        with self._socket_lock:
+            if not self._abandoned:
+                self.on_idle()
+            self._serviced = time.monotonic()
 
     def _done_invoking(self, frame_seq: int) -> None:
         self._invoked_seq = frame_seq  # one int, written by this thread only
@@ -367,3 +410,12 @@ class Pipeline:
             t0 = time.perf_counter()
             with self.gate.shared:
                 self.emit(item, decoder.decode(item.outputs, item.transform), t0)
+
+    def _keeper_loop(self) -> None:
+        """Serial: socket housekeeping while the pipeline thread does not get to it (a
+        source backing off, a slow read, a long invoke); ends with that thread."""
+        worker = self._threads[0]
+        while worker.is_alive() and not self._abandoned:
+            if time.monotonic() - self._serviced >= KEEPER_AFTER_S and not self._stop.is_set():
+                self._service()
+            worker.join(0.05)

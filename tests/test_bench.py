@@ -73,6 +73,14 @@ def test_cpu_outside_invoke_subtracts_invoke_and_the_runtime_pool() -> None:
     assert cpu["outside_invoke"] == pytest.approx((0.94 - 0.4 - 0.48) / 100 * 1e6)
 
 
+def test_cpu_outside_invoke_when_one_thread_runs_every_stage() -> None:
+    """Model on every core, pulled source: ``edged-pipeline`` invokes too (edged.pipeline)."""
+    cpu_s = {"pipeline": 0.55, "publish": 0.005, "main": 0.0, "zmq": 0.01, "runtime": 0.4}
+    r = summarize(1, 1.0, [6.0] * 100, [4.8] * 100, list(range(100)), {}, cpu_s)
+    assert r["cpu_us_per_frame"]["outside_invoke"] == pytest.approx(
+        (0.965 - 0.4 - 0.48) / 100 * 1e6)
+
+
 def test_thread_cpu_sees_named_threads_of_another_process() -> None:
     code = ("import threading, time\n"
             "from edged.threadname import set_os_thread_name\n"

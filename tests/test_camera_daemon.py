@@ -19,6 +19,7 @@ import pytest
 from conftest import subscribe
 
 from edged.messages import Prediction
+from edged.runtime.model import cpu_count
 
 pytestmark = pytest.mark.testdata
 
@@ -118,6 +119,22 @@ def test_fake_camera_to_model_to_published_message(testdata: Path, camera: Camer
     stamps = [m["capture_ns"] for m in listen.predictions]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)  # sensor timestamps
     assert d.stop() == 0
+
+
+def test_a_camera_with_a_model_on_every_core_keeps_its_own_thread(
+        testdata: Path, camera: Camera, daemon_factory: Any) -> None:
+    """A live source is read on its own thread while invoke runs; the stages take turns
+    (edged.cpugate) instead of running on one thread as a pulled source's do."""
+    cfg = config(testdata)
+    cfg["model"]["threads"] = cpu_count()
+    d = daemon_factory(cfg, env=camera.env())
+    listen = Listener(d.endpoint)
+    listen.more_predictions(5)
+    assert_macaw(listen.predictions)
+    assert_one_continuous_run(listen.predictions)
+    assert d.stop() == 0
+    assert "take turns with invoke" in d.log()
+    assert "one thread reads" not in d.log()
 
 
 FAULTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {

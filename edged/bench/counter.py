@@ -122,10 +122,12 @@ def summarize(first_ns: int, seconds: float, latencies: list[float], inference: 
         "status": status,
     }
     if cpu_s and span:
-        # the inference thread's CPU is invoke plus its small per-frame work; its wall-clock
-        # invoke time can exceed its CPU time on a busy host. Subtract the smaller one, so
-        # the figure outside invoke is never flattered; worker threads are invoke's too.
-        invoke_s = min(cpu_s.get("inference", 0.0), float(inf.sum()) / 1e3 * span / len(seqs))
+        # the inference thread's CPU is invoke plus its small per-frame work (the pipeline
+        # thread's, when one thread runs every stage); its wall-clock invoke time can exceed
+        # its CPU time on a busy host. Subtract the smaller one, so the figure outside
+        # invoke is never flattered; worker threads are invoke's too.
+        invoking = cpu_s.get("inference", 0.0) + cpu_s.get("pipeline", 0.0)
+        invoke_s = min(invoking, float(inf.sum()) / 1e3 * span / len(seqs))
         outside = sum(cpu_s.values()) - cpu_s.get("runtime", 0.0) - invoke_s
         result["cpu_us_per_frame"] = {
             "outside_invoke": outside / span * 1e6,

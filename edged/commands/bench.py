@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return 0
     m = report["machine"]
-    turns = " (every core: the daemon's stages take turns with invoke)" \
+    turns = " (every core: the daemon's stages take turns with invoke, on one thread)" \
         if report["settings"]["stages_take_turns"] else ""
     print(f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, "
           f"{results[0]['runtime']} {results[0]['runtime_version']}, "
