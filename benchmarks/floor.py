@@ -204,7 +204,8 @@ def main() -> None:
     summary = {name: {f: spread([r[f] for r in rs]) for f in rs[0]}
                for name, rs in runs.items()}
     if args.json:
-        print(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+        print(json.dumps({"command": "python benchmarks/floor.py " + " ".join(sys.argv[1:]),
+                          "args": {k: str(v) for k, v in vars(args).items()},
                           "machine": machine(),
                           "load_average": [load_before, os.getloadavg()],
                           "runs": runs, "summary": summary}))

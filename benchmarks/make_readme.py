@@ -111,7 +111,40 @@ def find(reports: list[dict[str, Any]], model: str, threads: int, fps: float,
     return None
 
 
-def targets(reports: list[dict[str, Any]], micro: dict[str, Any] | None) -> str:
+def floor_of(floors: list[dict[str, Any]], threads: int, fps: float, path: str,
+             key: str) -> dict[str, float] | None:
+    for rep in floors:
+        a = rep["args"]
+        if int(a["threads"]) == threads and float(a["fps"]) == fps \
+                and Path(a["model"]).name == V2:
+            return rep["summary"].get(path, {}).get(key)
+    return None
+
+
+def floor_cells(floors: list[dict[str, Any]]) -> dict[str, str]:
+    """The missed targets' floors: what the daemon's work costs on one thread (and, at 30
+    fps, what waking and sending alone cost), measured by benchmarks/floor.py."""
+    def f(threads: int, fps: float, path: str, key: str, digits: int) -> str:
+        return fmt(floor_of(floors, threads, fps, path, key), digits)
+
+    return {
+        "threads=2 MobileNet v2 daemon/bare >= 0.90":
+            f"one thread: {f(2, 0, 'one-thread', 'ratio_to_bare', 3)}",
+        "30 fps, 640x480, area: overhead p50 <= 0.5 ms (MobileNet v2)":
+            f"one thread: {f(1, 30, 'one-thread', 'overhead_p50', 2)}; "
+            f"send-only: {f(1, 30, 'send-only', 'overhead_p50', 2)}",
+        "CPU outside invoke <= 300 µs/frame, MobileNet v2 from 640x480 (30 fps)":
+            f"one thread: {f(1, 30, 'one-thread', 'cpu_outside_invoke_us', 0)} (its resize "
+            f"alone {f(1, 30, 'one-thread', 'step resize', 0)}); send-only: "
+            f"{f(1, 30, 'send-only', 'cpu_outside_invoke_us', 0)}",
+        "CPU outside invoke <= 300 µs/frame, MobileNet v2 from 640x480 (unpaced)":
+            f"one thread: {f(1, 0, 'one-thread', 'cpu_outside_invoke_us', 0)} (its resize "
+            f"alone {f(1, 0, 'one-thread', 'step resize', 0)})",
+    }
+
+
+def targets(reports: list[dict[str, Any]], micro: dict[str, Any] | None,
+            floors: list[dict[str, Any]]) -> str:
     def m(name: str) -> dict[str, float] | None:
         return micro["figures"][name]["wall_ms_p50"] if micro and \
             name in micro["figures"] else None
@@ -145,15 +178,44 @@ def targets(reports: list[dict[str, Any]], micro: dict[str, Any] | None) -> str:
         ("segmentation 513^2 decode <= 3 ms p50", m("decode segmentation 513x513"),
          3.0, False, 3),
     ]
+    cells = floor_cells(floors) if floors else {}
     lines = ["## Against the targets (issue 15)", "",
-             "Median of the interleaved runs (min-max); met only when the median meets it.",
-             "", "| target | measured | met? |", "|---|---|---|"]
+             "Median of the interleaved runs (min-max); met only when the median meets it. "
+             "The last column is the floor under a missed target: the same work with no "
+             "hand-offs, on one thread, and a loop that only wakes and sends "
+             "(`benchmarks/floor.py`, its own interleaved runs, below).",
+             "", "| target | measured | met? | floor on this host |", "|---|---|---|---|"]
     for name, fig, bound, higher, digits in rows:
         if fig is None:
-            lines.append(f"| {name} | not measured | - |")
+            lines.append(f"| {name} | not measured | - | |")
             continue
         ok = fig["median"] >= bound if higher else fig["median"] <= bound
-        lines.append(f"| {name} | {fmt(fig, digits)} | {'**met**' if ok else 'missed'} |")
+        floor = cells.get(name, "") if not ok else ""
+        lines.append(f"| {name} | {fmt(fig, digits)} | {'**met**' if ok else 'missed'} | "
+                     f"{floor} |")
+    return "\n".join(lines) + "\n"
+
+
+def floor_section(rep: dict[str, Any]) -> str:
+    a = rep["args"]
+    before, after = rep["load_average"]
+    m = rep["machine"]
+    lines = [f"### Floor: threads={a['threads']}, "
+             f"{'unpaced' if not float(a['fps']) else a['fps'] + ' fps'}, "
+             f"{Path(a['model']).name}", "", f"`{rep['command']}`", "",
+             f"{m['cpu']}, {m['cores']} cores, Python {m['python']}; load average "
+             f"before {[round(x, 2) for x in before]}, after {[round(x, 2) for x in after]}",
+             "", "| path | fps | ratio to bare | overhead p50 ms | overhead p99 ms | "
+             "CPU outside invoke µs/frame | invoke ms p50 |", "|---|---|---|---|---|---|---|"]
+    for path, s in rep["summary"].items():
+        lines.append(f"| {path} | {fmt(s.get('fps'), 1)} | {fmt(s.get('ratio_to_bare'), 3)} | "
+                     f"{fmt(s.get('overhead_p50'))} | {fmt(s.get('overhead_p99'))} | "
+                     f"{fmt(s.get('cpu_outside_invoke_us'), 0)} | "
+                     f"{fmt(s.get('invoke_ms_p50'))} |")
+    steps = rep["summary"].get("one-thread", {})
+    cells = [f"{k[len('step '):]} {fmt(v, 0)}" for k, v in steps.items()
+             if k.startswith("step ") and k != "step invoke"]
+    lines += ["", "One thread, its CPU per step (µs, p50 per run): " + "; ".join(cells) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -162,13 +224,17 @@ def main() -> None:
     ap.add_argument("bench", nargs="+", type=Path, help="edged bench --json outputs")
     ap.add_argument("--micro", type=Path, help="benchmarks/micro.py --json output")
     ap.add_argument("--notes", type=Path, help="hand-written notes appended verbatim")
+    ap.add_argument("--floor", type=Path, action="append", default=[],
+                    help="benchmarks/floor.py --json output (repeatable)")
     args = ap.parse_args()
     reports = [json.loads(p.read_text()) for p in args.bench]
     micro = json.loads(args.micro.read_text()) if args.micro else None
-    parts = [INTRO, targets(reports, micro), "## Results", ""]
+    floors = [json.loads(p.read_text()) for p in args.floor]
+    parts = [INTRO, targets(reports, micro, floors), "## Results", ""]
     parts += [bench_section(r) for r in reports]
     if micro:
         parts.append(micro_section(micro))
+    parts += [floor_section(f) for f in floors]
     if args.notes:
         parts.append(args.notes.read_text())
     print("\n".join(parts).rstrip() + "\n")

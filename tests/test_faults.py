@@ -14,17 +14,22 @@ import pytest
 from conftest import receive_json, subscribe
 from test_systemd import NotifySocket
 
+from edged.runtime.model import cpu_count
+
 pytestmark = pytest.mark.testdata
 
 
-def config(td: Path) -> dict:
+def config(td: Path, threads: int = 1) -> dict:
     return {"source": {"type": "images", "path": str(td / "images/cat.bmp"), "fps": 50},
             "model": {"path": str(td / "models/mobilenet_v1_0.25_128_quant.tflite"),
-                      "threads": 1}}
+                      "threads": threads}}
 
 
-def test_sighup_storm_is_survived_without_losing_the_run(testdata: Path, daemon_factory) -> None:
-    d = daemon_factory(config(testdata))
+# every core: one thread runs every stage (edged.pipeline), and is stopped and replaced
+@pytest.mark.parametrize("threads", [1, cpu_count()], ids=["threads-1", "every-core"])
+def test_sighup_storm_is_survived_without_losing_the_run(testdata: Path, daemon_factory,
+                                                         threads: int) -> None:
+    d = daemon_factory(config(testdata, threads))
     sub = subscribe(d.endpoint)
     [before] = receive_json(sub, 1)
     for _ in range(100):
@@ -40,6 +45,7 @@ def test_sighup_storm_is_survived_without_losing_the_run(testdata: Path, daemon_
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # continuing, gap-free
     assert seqs[0] > before["seq"]
     assert d.log().count("reloaded") < 100  # bursts are coalesced
+    assert ("one thread reads" in d.log()) == (threads == cpu_count())
     assert d.stop() == 0
 
 
