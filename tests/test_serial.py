@@ -207,3 +207,52 @@ def test_a_hung_invoke_is_abandoned_and_never_publishes_afterwards(
     pipe._threads[0].join(WAIT_S)
     assert not pipe.alive()
     assert len(rec.emitted) == published  # its frame is not sent on a socket being closed
+
+
+def test_a_finite_source_ends_the_pipeline_after_its_last_frame(
+        testdata: Path, tmp_path: Path, running: list[Pipeline]) -> None:
+    for i in range(3):
+        Image.open(testdata / "images/cat.bmp").save(tmp_path / f"{i}.png")
+    rec = Recorder()
+    pipe = make_pipeline(testdata / "models/mobilenet_v1_0.25_128_quant.tflite",
+                         {"type": "images", "path": str(tmp_path), "loop": False}, rec)
+    assert pipe.serial
+    running.append(pipe)
+    pipe.start()
+    wait_until(lambda: not pipe.alive(), "both threads to end with the source")
+    assert pipe.health.finished.is_set()
+    assert [seq for _, seq, _ in rec.emitted] == [0, 1, 2]  # every frame, the last one too
+
+
+def test_published_frames_carry_the_model_input_of_their_prediction(
+        testdata: Path, running: list[Pipeline]) -> None:
+    """publish.frames (the preview): the image sent with a prediction is its own input."""
+    cfg = parse_config(repr({"source": {"type": "synthetic", "pattern": "shapes"},
+                             "model": {"path": str(testdata / "models/"
+                                                   "mobilenet_v1_0.25_128_quant.tflite"),
+                                       "threads": cpu_count()}}), check_files=False)
+    runner, decoder, _ = build_model_parts(cfg)
+    source = build_source(cfg.source)
+    images: list[tuple[int, np.ndarray]] = []
+    pipe = Pipeline(source, runner, decoder,
+                    lambda item, fields, t0: images.append((item.frame_seq,
+                                                            item.image.copy())),
+                    lambda: None, Stats(), Health(), fps=0, backoff=BackoffConfig(),
+                    resize="stretch", interpolation="area", frame_counter=itertools.count(),
+                    keep_images=True)
+    assert pipe.serial
+    running.append(pipe)
+    pipe.start()
+    wait_until(lambda: len(images) >= 6, "6 predictions with their frames")
+    assert pipe.stop(timeout=10)
+    # the synthetic shapes cycle: frame n's input is the resize of the source's frame n
+    reference = build_source(cfg.source)
+    reference.open()
+    resizer = pipe.resizers.get((640, 480))
+    assert [seq for seq, _ in images[:6]] == list(range(6))
+    for seq, image in images[:6]:
+        frame = reference.read()
+        assert frame is not None
+        expected = np.zeros_like(image)
+        resizer(frame.image, expected)
+        assert np.array_equal(image, expected), seq
