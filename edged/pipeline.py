@@ -1,13 +1,12 @@
 """Three threads joined by bounded handoffs: capture+resize -> invoke -> decode+publish.
 
-The inference thread does nothing but copy a ready input, invoke, and copy the outputs out;
-resizing happens on the capture thread and decoding/serializing/sending on the publish
-thread, so both overlap with the next invoke, unless the interpreter's threads take every
-core: then they take turns with it (``edged.cpugate``), and with a pulled source (images,
-a video file, synthetic) the turns are simply a sequence, so one thread runs every stage
-(read, resize, invoke, decode, send: no hand-off to wake up, no GIL to hand over) while the
-publish thread only keeps the socket's housekeeping going when that thread cannot (a source
-retrying with backoff). No queue can grow: the newest frame wins.
+The inference thread only copies a ready input in, invokes, and copies the outputs out; the
+resize (capture thread) and the decode and send (publish thread) overlap the next invoke.
+When the interpreter's threads take every core they take turns with it instead
+(``edged.cpugate``), and with a pulled source (images, video file, synthetic) one thread
+runs every stage in turn: no hand-off to wake up, no GIL to hand over; the publish thread
+then only services the socket while that one cannot (a source backing off). No queue can
+grow: the newest frame wins.
 """
 
 from __future__ import annotations
@@ -48,8 +47,8 @@ SERVICE_EVERY_S = 0.02
 # invoke under way: a sleep that short overshoots by its own wake-up (50 us of timer slack
 # plus the scheduler's latency), so the frame came late and inference waited for it
 SHORTEST_LEAD_S = 0.001
-# one thread runs every stage: the publish thread services the sockets only when that
-# thread has not done it for this long (it does it every SERVICE_EVERY_S while frames flow)
+# one thread runs every stage: the publish thread services the socket when that one has
+# not for this long (it does every SERVICE_EVERY_S while frames flow)
 KEEPER_AFTER_S = 0.1
 
 
@@ -84,15 +83,9 @@ class Pipeline:
         self._invoke_s = 0.0  # moving averages that pace pulled sources
         self._preprocess_s = 0.0
         every_core = takes_every_core(runner.delegate_name, runner.threads)
-        # every stage in turn on one thread (module docstring); a live source keeps its own
-        # thread, so a camera is read while invoke runs
-        self.serial = every_core and not source.live
+        self.serial = every_core and not source.live  # a camera is read while invoke runs
         self.gate = CpuGate(every_core and not self.serial)
-        # a pulled source's frame is read and resized only after the previous invoke ended
-        # and before the next can start (it needs this frame): no turn to take for it
-        self._resize_gated = self.gate.enabled and source.live
-        self._invoked = threading.Condition()  # pulled sources, gate closed: read after invoke
-        self._invoked_seq = self._handed_seq = -1
+        self._invoked_seq = self._handed_seq = -1  # pulled sources: is inference idle?
         # serial: the socket is used by two threads, never at once; an abandoned (hung)
         # thread that comes back never touches it again
         self._socket_lock = threading.Lock()
@@ -255,16 +248,11 @@ class Pipeline:
         Waits until inference has taken the previous frame, then until it is about to finish
         (its typical invoke time minus our typical preprocess time), so the frame is neither
         stale when inference takes it nor late. False if inference has not taken it yet.
-        When the stages take turns with invoke (``edged.cpugate``), it waits instead for the
-        invoke of the last frame handed over to end.
+        When the model takes every core this thread runs every stage (``serial``): the last
+        frame is already invoked and published.
         """
-        if self.serial:  # the last frame was invoked and published on this very thread
+        if self.serial:
             return True
-        if self.gate.enabled:  # the invoke has all cores: read and resize after it, not during
-            if self._invoked_seq >= self._handed_seq:  # already over (one int, its writer's)
-                return True
-            with self._invoked:
-                return self._invoked.wait_for(self._invoke_over, 0.5)
         if not self.frames.wait_taken(0.5):
             return False
         if self._invoked_seq >= self._handed_seq:  # inference idles, waiting for a frame
@@ -276,9 +264,6 @@ class Pipeline:
             time.sleep(lead)  # short: a plain sleep, not an Event's lock round trips
         return True
 
-    def _invoke_over(self) -> bool:
-        return self._invoked_seq >= self._handed_seq or self._stop.is_set()
-
     def _preprocess(self, frame: Frame) -> None:
         t0 = time.perf_counter()
         slot = self._held()
@@ -287,7 +272,7 @@ class Pipeline:
             slot.transform = IDENTITY
         else:
             resizer = self.resizers.get(size)
-            if self._resize_gated:
+            if self.gate.enabled:  # a live source's resize takes turns with invoke
                 with self.gate.shared:
                     resizer(frame.image, slot.image)
             else:
@@ -346,13 +331,13 @@ class Pipeline:
                 runner.invoke()
         except (RuntimeError, ValueError, EdgedError) as exc:
             self.invoking_since = None
-            self._done_invoking(slot.frame_seq)
+            self._invoked_seq = slot.frame_seq  # one int, written by this thread only
             self.stats.inference_errors += 1
             self._errors.failed(exc)
             return False
         t2 = time.perf_counter()
         self.invoking_since = None
-        self._done_invoking(slot.frame_seq)
+        self._invoked_seq = slot.frame_seq
         self._errors.succeeded()
         self.health.inferred()
         runner.copy_outputs(out.outputs)
@@ -381,12 +366,6 @@ class Pipeline:
             if not self._abandoned:
                 self.on_idle()
             self._serviced = time.monotonic()
-
-    def _done_invoking(self, frame_seq: int) -> None:
-        self._invoked_seq = frame_seq  # one int, written by this thread only
-        if self.gate.enabled:
-            with self._invoked:
-                self._invoked.notify()
 
     # --- publish ---------------------------------------------------------------------------
 
