@@ -18,6 +18,7 @@ import zmq
 from PIL import Image
 
 from edged.imagefile import ImageFileError, decode_file
+from edged.runtime.model import cpu_count
 from edged.sources.images import ImagesSource, ImagesSourceConfig
 
 MODEL = Path(__file__).resolve().parent.parent / "models/yolo_int8_bare.tflite"
@@ -63,9 +64,14 @@ def watch(d, count: int, timeout: float = 60.0, ceiling: float = RSS_CEILING_MB)
     return msgs, peak
 
 
-def config(folder: Path, **source: object) -> dict:
+def config(folder: Path, threads: int = 1, **source: object) -> dict:
     return {"source": {"type": "images", "path": str(folder), "fps": 0, **source},
-            "model": {"path": str(MODEL), "threads": 1}}
+            "model": {"path": str(MODEL), "threads": threads}}
+
+
+# every core: one thread reads, invokes and publishes (edged.pipeline); a blocked read there
+# would stop everything, so the hostile folders run in both arrangements
+THREADS = pytest.mark.parametrize("threads", [1, cpu_count()], ids=["threads-1", "every-core"])
 
 
 def frame_png(path: Path, shade: int, size: tuple[int, int] = (640, 480)) -> Path:
@@ -89,13 +95,15 @@ def test_ten_thousand_images_stay_under_300_mb(tmp_path: Path, daemon_factory) -
     assert d.stop() == 0
 
 
-def test_a_fifo_among_images_does_not_stop_predictions(tmp_path: Path, daemon_factory) -> None:
+@THREADS
+def test_a_fifo_among_images_does_not_stop_predictions(tmp_path: Path, daemon_factory,
+                                                       threads: int) -> None:
     folder = tmp_path / "fifo"
     folder.mkdir()
     for i in range(3):
         frame_png(folder / f"{i}.png", 60 * i, (64, 64))
     os.mkfifo(folder / "1_fifo.png")
-    d = daemon_factory(config(folder, cache_mb=0), subdir="d")  # every frame read from disk
+    d = daemon_factory(config(folder, threads, cache_mb=0), subdir="d")  # read from disk
     watch(d, 10, timeout=60)
     # a FIFO that appears after the folder was listed: refused at open, never blocked on
     os.mkfifo(tmp_path / "late_fifo")
@@ -123,14 +131,15 @@ def huge_png(path: Path, side: int) -> Path:
     return path
 
 
-def test_huge_pixel_images_are_refused_and_memory_stays_bounded(tmp_path: Path,
-                                                                daemon_factory) -> None:
+@THREADS
+def test_huge_pixel_images_are_refused_and_memory_stays_bounded(tmp_path: Path, daemon_factory,
+                                                                threads: int) -> None:
     folder = tmp_path / "huge"
     folder.mkdir()
     for i in range(4):
         huge_png(folder / f"big{i}.png", 13000)
     frame_png(folder / "ok.png", 100, (64, 64))
-    d = daemon_factory(config(folder), subdir="d")
+    d = daemon_factory(config(folder, threads), subdir="d")
     msgs, peak = watch(d, 20, timeout=60)
     assert len(msgs) == 20
     print(f"4 x 13000x13000 PNGs: peak RSS {peak:.0f} MB")
@@ -199,3 +208,38 @@ def test_cache_is_bounded_in_bytes(tmp_path: Path) -> None:
         assert src._cache.bytes <= 4 << 20
     with pytest.raises(ImageFileError):
         decode_file(tmp_path)
+
+
+def test_status_keeps_coming_while_the_one_thread_backs_off(tmp_path: Path,
+                                                            daemon_factory) -> None:
+    """Every core, a pulled source: one thread runs every stage. When the images vanish it
+    sleeps in the source's backoff; the status topic must not go quiet meanwhile, and the
+    predictions come back in the same run when the images do."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    image = frame_png(folder / "a.png", 90, (64, 64))
+    cfg = config(folder, cpu_count(), cache_mb=0, backoff={"initial_s": 3, "max_s": 3})
+    cfg["publish"] = {"status_interval": 0.2}
+    d = daemon_factory(cfg, subdir="d")
+    first, _ = watch(d, 3, timeout=60)
+    sock = zmq.Context.instance().socket(zmq.SUB)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SUBSCRIBE, b"edged.status")
+    sock.connect(d.endpoint)
+    image.rename(tmp_path / "away.png")
+    degraded = 0
+    deadline = time.monotonic() + 60
+    try:
+        while degraded < 8:  # only the publish thread can send them: the other one sleeps
+            assert time.monotonic() < deadline, d.log()[-2000:]
+            if sock.poll(100):
+                status = json.loads(sock.recv_multipart()[1])
+                degraded += status["state"] == "degraded"
+    finally:
+        sock.close()
+    assert d.proc.poll() is None
+    (tmp_path / "away.png").rename(image)
+    again, _ = watch(d, 3, timeout=60)
+    assert {m["run_id"] for m in again} == {first[0]["run_id"]}
+    assert "one thread reads" in d.log()
+    assert d.stop() == 0
